@@ -56,6 +56,7 @@ def headless_context() -> SceneContext:
     app_logic.SetMRMLScene(scene)
     app_logic.GetColorLogic().SetMRMLScene(scene)
     app_logic.GetColorLogic().AddDefaultColorNodes()
+    app_logic.SetModuleLogic("Colors", app_logic.GetColorLogic())
     app_logic.SetSliceLogics(vtkCollection())
     app_logic.SetViewLogics(vtkCollection())
 
