@@ -1,0 +1,221 @@
+"""CMB candidates: connected components (26-connectivity, as VALDO scores them) with one record each.
+
+Size limits and a minimum confidence FLAG candidates, never drop them: a reader must see a 12 mm "CMB" to reject it
+as a macro-haemorrhage, and a count must never silently lose one.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .volumes import Geometry
+
+STATUSES = ("pending", "definite", "possible", "rejected")
+FLAG_TOO_BIG = "exceeds_cmb_size"
+FLAG_TOO_SMALL = "below_min_size"
+FLAG_LOW_CONF = "low_confidence"
+FLAG_ADDED = "added_by_reader"
+
+
+@dataclass
+class CandidateLimits:
+    """MARS counts CMBs up to 10 mm; larger blooms are macro-haemorrhages (flagged, not counted silently)."""
+
+    max_diameter_mm: float = 10.0
+    min_diameter_mm: float = 0.0
+    min_confidence: float = 0.0
+    threshold: float = 0.5  # probability threshold when a probability map is given
+
+
+@dataclass
+class CMBRecord:
+    """One microbleed: the row of ``cmbs.csv`` and the tags of its segment."""
+
+    cmb_id: int
+    status: str = "pending"
+    reason: str = ""
+    confidence_mean: float | None = None
+    confidence_max: float | None = None
+    n_voxels: int = 0
+    volume_mm3: float = 0.0
+    diameter_eq_mm: float = 0.0
+    diameter_max_mm: float = 0.0
+    r: float = 0.0
+    a: float = 0.0
+    s: float = 0.0
+    i: float = 0.0
+    j: float = 0.0
+    k: float = 0.0
+    intensity_mean: float | None = None
+    intensity_min: float | None = None
+    region: str = ""
+    lobe: str = ""
+    side: str = ""
+    region_source: str = ""
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def ras(self) -> np.ndarray:
+        return np.array([self.r, self.a, self.s])
+
+    def to_row(self) -> dict[str, str]:
+        row = {}
+        for k, v in asdict(self).items():
+            if k == "flags":
+                row[k] = ";".join(v)
+            elif v is None:
+                row[k] = ""
+            elif isinstance(v, float):
+                row[k] = f"{v:.6g}"
+            else:
+                row[k] = str(v)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> "CMBRecord":
+        kw: dict = {}
+        for f in fields(cls):
+            raw = row.get(f.name, "")
+            if f.name == "flags":
+                kw[f.name] = [x for x in raw.split(";") if x]
+            elif f.name in ("cmb_id", "n_voxels"):
+                kw[f.name] = int(float(raw)) if raw != "" else 0
+            elif f.name in ("status", "reason", "region", "lobe", "side", "region_source"):
+                kw[f.name] = raw
+            elif f.name in ("confidence_mean", "confidence_max", "intensity_mean", "intensity_min"):
+                kw[f.name] = float(raw) if raw not in ("", None) else None
+            else:
+                kw[f.name] = float(raw) if raw not in ("", None) else 0.0
+        return cls(**kw)
+
+
+CSV_COLUMNS = [f.name for f in fields(CMBRecord)]
+
+
+def write_records_csv(records: list[CMBRecord], path: str | Path) -> Path:
+    """Write ``cmbs.csv`` atomically (temp file + rename), so a crash never leaves half a table."""
+    from .atomic import atomic_write_text
+
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow(rec.to_row())
+    return atomic_write_text(Path(path), buf.getvalue())
+
+
+def read_records_csv(path: str | Path) -> list[CMBRecord]:
+    with open(path, newline="") as fh:
+        return [CMBRecord.from_row(row) for row in csv.DictReader(fh)]
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """26-connected components of a boolean mask, labels 1..N in scan order."""
+    import cc3d
+
+    labels, n = cc3d.connected_components(np.ascontiguousarray(mask, dtype=np.uint8), connectivity=26,
+                                          return_N=True, out_dtype=np.uint32)
+    return labels, int(n)
+
+
+def find_candidates(
+    mask_or_prob: np.ndarray,
+    geometry: Geometry,
+    image: np.ndarray | None = None,
+    limits: CandidateLimits | None = None,
+) -> tuple[list[CMBRecord], np.ndarray]:
+    """Records for every 26-connected component and the component label map (value = cmb_id).
+
+    ``mask_or_prob`` is a binary mask, or a foreground probability map (float) thresholded at ``limits.threshold``
+    whose values then give each CMB its confidence.
+    """
+    lim = limits or CandidateLimits()
+    arr = np.asarray(mask_or_prob)
+    if arr.shape != geometry.shape:
+        raise ValueError(f"mask shape {arr.shape} differs from the volume's {geometry.shape}")
+    is_prob = np.issubdtype(arr.dtype, np.floating) and bool(((arr > 0) & (arr < 1)).any())
+    mask = arr >= lim.threshold if is_prob else arr > 0
+    labels, n = label_components(mask)
+    records = component_records(labels, n, geometry, image=image, prob=arr if is_prob else None)
+    for rec in records:
+        apply_limits(rec, lim)
+    return records, labels
+
+
+def component_records(labels: np.ndarray, n: int, geometry: Geometry, image: np.ndarray | None = None,
+                      prob: np.ndarray | None = None) -> list[CMBRecord]:
+    """One record per label value 1..n (features only; no flags)."""
+    import cc3d
+
+    if n == 0:
+        return []
+    stats = cc3d.statistics(labels)
+    counts = np.asarray(stats["voxel_counts"])
+    centroids = np.asarray(stats["centroids"])  # (N+1, 3) in array axes (k, j, i)
+    boxes = stats["bounding_boxes"]
+    voxel_volume = geometry.voxel_volume
+    records = []
+    for lab in range(1, n + 1):
+        if counts[lab] == 0:
+            continue
+        sl = boxes[lab]
+        local = labels[sl] == lab
+        kji = np.argwhere(local) + np.array([s.start for s in sl])
+        cen_ijk = centroids[lab][::-1]
+        ras = geometry.ijk_to_ras_points(cen_ijk)[0]
+        vol = float(counts[lab]) * voxel_volume
+        rec = CMBRecord(
+            cmb_id=lab,
+            n_voxels=int(counts[lab]),
+            volume_mm3=vol,
+            diameter_eq_mm=float((6 * vol / np.pi) ** (1 / 3)),
+            diameter_max_mm=max_diameter_mm(kji, geometry),
+            r=float(ras[0]), a=float(ras[1]), s=float(ras[2]),
+            i=float(cen_ijk[0]), j=float(cen_ijk[1]), k=float(cen_ijk[2]),
+        )
+        if image is not None:
+            vals = image[sl][local]
+            rec.intensity_mean, rec.intensity_min = float(vals.mean()), float(vals.min())
+        if prob is not None:
+            p = prob[sl][local].astype(np.float32)
+            rec.confidence_mean, rec.confidence_max = float(p.mean()), float(p.max())
+        records.append(rec)
+    return records
+
+
+def max_diameter_mm(kji: np.ndarray, geometry: Geometry) -> float:
+    """Largest corner-to-corner extent between two voxels: max over pairs of |(|Δ|+1)·spacing|.
+
+    Exact on the voxel grid (directions rotate with the grid, so lengths are spacing-weighted index differences).
+    """
+    sp = geometry.spacing[::-1]  # k, j, i
+    pts = kji.astype(np.float64)
+    if len(pts) > 3000:  # only hull points can be extremal
+        from scipy.spatial import ConvexHull
+
+        try:
+            pts = pts[ConvexHull(pts).vertices]
+        except Exception:  # degenerate (flat) components: keep all points
+            pass
+    best = 0.0
+    for start in range(0, len(pts), 512):
+        d = np.abs(pts[start:start + 512, None, :] - pts[None, :, :]) + 1.0
+        best = max(best, float(np.sqrt(((d * sp) ** 2).sum(-1)).max()))
+    return best
+
+
+def apply_limits(rec: CMBRecord, lim: CandidateLimits) -> None:
+    """Flag (never drop) candidates outside the size limits or below the confidence floor."""
+    flags = [f for f in rec.flags if f not in (FLAG_TOO_BIG, FLAG_TOO_SMALL, FLAG_LOW_CONF)]
+    if rec.diameter_eq_mm > lim.max_diameter_mm:
+        flags.append(FLAG_TOO_BIG)
+    if rec.diameter_eq_mm < lim.min_diameter_mm:
+        flags.append(FLAG_TOO_SMALL)
+    if rec.confidence_mean is not None and rec.confidence_mean < lim.min_confidence:
+        flags.append(FLAG_LOW_CONF)
+    rec.flags = flags
