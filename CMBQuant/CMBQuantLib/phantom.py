@@ -126,7 +126,7 @@ def synthesize(labels: np.ndarray, geometry: Geometry, seed: int = 0, config: Ph
         mimics += _pallidal_calcification(hi, labels, geometry, rng)
     hi *= 1.0 - 0.8 * _soft_tubes(vein_lines)
     out_geom = _output_geometry(geometry, labels.shape, cfg)
-    cmbs = _place_cmbs(labels, geometry, vein_lines, rng, cfg)
+    cmbs = _place_cmbs(labels, geometry, out_geom, vein_lines, rng, cfg)
     for c in cmbs:
         depth = rng.uniform(*cfg.cmb_contrast)
         _stamp_sphere(hi, geometry, np.array([c.r, c.a, c.s]), c.diameter_mm / 2, depth)
@@ -243,7 +243,8 @@ def _stamp_sphere(img: np.ndarray, geometry: Geometry, centre_ras: np.ndarray, r
     img[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] *= 1.0 - depth * np.maximum(core, halo)
 
 
-def _place_cmbs(labels: np.ndarray, geometry: Geometry, vein_lines: np.ndarray, rng, cfg: PhantomConfig) -> list[PhantomCMB]:
+def _place_cmbs(labels: np.ndarray, geometry: Geometry, out_geom: Geometry, vein_lines: np.ndarray, rng,
+                cfg: PhantomConfig) -> list[PhantomCMB]:
     n = cfg.n_cmbs if isinstance(cfg.n_cmbs, int) else int(rng.integers(cfg.n_cmbs[0], cfg.n_cmbs[1] + 1))
     brain = ~np.isin(labels, list(PARENCHYMA_EXCLUDED)) & (labels < 500)
     sp = geometry.spacing[::-1]
@@ -274,6 +275,10 @@ def _place_cmbs(labels: np.ndarray, geometry: Geometry, vein_lines: np.ndarray, 
             continue
         kji = cand[rng.integers(len(cand))]
         ras = geometry.ijk_to_ras_points(kji[::-1].astype(float))[0]
+        out_ijk = out_geom.ras_to_ijk_points(ras)[0]
+        margin = r / out_geom.spacing + 1
+        if (out_ijk < margin).any() or (out_ijk > np.array(out_geom.shape[::-1]) - 1 - margin).any():
+            continue  # must lie wholly inside the output field of view
         if any(np.linalg.norm(ras - np.array([c.r, c.a, c.s])) < r + c.diameter_mm / 2 + 4.0 for c in cmbs):
             continue
         cmbs.append(PhantomCMB(len(cmbs) + 1, *map(float, ras), 0.0, 0.0, 0.0, round(d, 3),

@@ -123,9 +123,22 @@ def add_cmb_segment(seg_node: Any, mask: np.ndarray, reference_volume: Any, rec:
     """Add one CMB segment from a boolean [k, j, i] mask on the reference grid; returns the segment id."""
     import slicer
 
-    seg_id = seg_node.GetSegmentation().AddEmptySegment(segment_name(rec.cmb_id))
-    slicer.util.updateSegmentBinaryLabelmapFromArray(mask.astype(np.uint8), seg_node, seg_id, reference_volume)
-    _write_segment(seg_node.GetSegmentation().GetSegment(seg_id), rec)
+    scene = seg_node.GetScene()
+    label_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "CMBQuantAdd")
+    try:
+        label_node.CopyOrientation(reference_volume)
+        slicer.util.updateVolumeFromArray(label_node, mask.astype(np.uint8))
+        label_node.CopyOrientation(reference_volume)
+        before = {seg_node.GetSegmentation().GetNthSegmentID(i)
+                  for i in range(seg_node.GetSegmentation().GetNumberOfSegments())}
+        if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(label_node, seg_node):
+            raise RuntimeError("Slicer could not add the CMB segment")
+    finally:
+        scene.RemoveNode(label_node)
+    segmentation = seg_node.GetSegmentation()
+    seg_id = next(segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())
+                  if segmentation.GetNthSegmentID(i) not in before)
+    _write_segment(segmentation.GetSegment(seg_id), rec)
     return seg_id
 
 
