@@ -230,24 +230,26 @@ def lesion_rows(result: V.CaseResult) -> list[dict[str, object]]:
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _figure(w: float, h: float):
+    """A bare Agg figure: no pyplot, so the backend of a host (Slicer, Jupyter) is never switched."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
 def _plots(per_case: pd.DataFrame, summary: Sequence[V.CohortSummary]) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     groups = per_case["site"].fillna("all") if "site" in per_case else pd.Series(["all"] * len(per_case))
     names = sorted(groups.unique())
     colors = {g: f"C{i}" for i, g in enumerate(names)}
     out = {}
 
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = _figure(5.5, 4)
     mean = (per_case["n_pred"] + per_case["n_ref"]) / 2
     diff = per_case["n_pred"] - per_case["n_ref"]
     for g in names:
@@ -264,7 +266,7 @@ def _plots(per_case: pd.DataFrame, summary: Sequence[V.CohortSummary]) -> dict[s
         ax.legend()
     out["bland_altman"] = _png(fig)
 
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = _figure(5.5, 4)
     data = [per_case.loc[(groups == g).to_numpy(), "dice"].dropna().to_numpy() for g in names]
     if any(len(d) for d in data):
         ax.boxplot([d if len(d) else [np.nan] for d in data], showfliers=False)
@@ -277,7 +279,7 @@ def _plots(per_case: pd.DataFrame, summary: Sequence[V.CohortSummary]) -> dict[s
     ax.set_title("Per-case Dice")
     out["dice"] = _png(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _figure(5, 5)
     for g in names:
         sel = (groups == g).to_numpy()
         ax.scatter(per_case["n_ref"][sel], per_case["n_pred"][sel], alpha=0.7, color=colors[g], label=g)
