@@ -268,3 +268,32 @@ def test_seg_nrrd_on_another_grid_names_both_files(tmp_path):
     with pytest.raises(E.GeometryMismatchError) as exc:
         E.load_pair(tmp_path / "c.seg.nrrd", ref_path)
     assert "c.seg.nrrd" in str(exc.value) and str(ref_path) in str(exc.value)
+
+
+def test_regions_option_gives_per_region_counts(folders, tmp_path, capsys):
+    p, r = folders
+    reg = tmp_path / "regions"
+    reg.mkdir()
+    region_map = np.ones(SHAPE_ZYX, np.uint8)
+    region_map[5:, :, :] = 2  # z >= 5: "deep"; the first CMB (z 2-3) is lobar, the second (z 7) deep
+    for cid in ("c1", "c2", "c3"):
+        write(region_map, reg / f"{cid}.nii.gz")
+    names = tmp_path / "names.csv"
+    names.write_text("label,region\n1,lobar\n2,deep\n")
+    out = tmp_path / "out"
+    assert E.main([str(p), str(r), "--out", str(out), "--regions", str(reg), "--region-names", str(names),
+                   "--bootstrap", "0"]) == 0
+    pc = pd.read_csv(out / "per_case.csv").set_index("case_id")
+    # c1: lobar TP; deep FN (z 7) and FP (z 5)
+    assert pc.loc["c1", ["lobar_tp", "lobar_fp", "lobar_fn", "deep_tp", "deep_fp", "deep_fn"]].tolist() == \
+        [1, 0, 0, 0, 1, 1]
+    assert pc.loc["c3", ["lobar_fp", "deep_fp", "lobar_tp"]].tolist() == [1, 1, 0]
+    regions = pd.read_csv(out / "regions.csv").set_index("region")
+    assert regions.loc["lobar", ["tp", "fp", "fn"]].tolist() == [2, 1, 0]  # c1 TP, c2 TP, c3 FP
+    assert regions.loc["deep", ["tp", "fp", "fn"]].tolist() == [1, 2, 1]  # c2 TP; c1 FP, c3 FP; c1 FN
+    les = pd.read_csv(out / "lesions.csv")
+    assert set(les.loc[les.status == "FN", "ref_region"]) == {"deep"}
+
+    (reg / "c3.nii.gz").unlink()
+    assert E.main([str(p), str(r), "--out", str(out), "--regions", str(reg), "--bootstrap", "0"]) == 2
+    assert "no region map for case 'c3'" in capsys.readouterr().err

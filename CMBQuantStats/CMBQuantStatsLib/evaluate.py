@@ -190,6 +190,36 @@ def affine_ras(img: sitk.Image) -> np.ndarray:
     return lps_to_ras @ a
 
 
+def load_regions(region_files: Mapping[str, Path], regions_dir: Path, case_id: str, ref_path: Path,
+                 tol: GeometryTolerance = GeometryTolerance()) -> np.ndarray:
+    """The case's region label map (integer array on the reference grid)."""
+    if case_id not in region_files:
+        raise InputError(f"{regions_dir}: no region map for case '{case_id}'. Add {case_id}.nii.gz there "
+                         "or run without --regions.")
+    path = region_files[case_id]
+    img, ref_img = _read(path), _read(ref_path)
+    check_geometry(img, ref_img, path, ref_path, tol)
+    arr = _to_3d_array(img, path)
+    if arr.ndim != 3:
+        raise InputError(f"{path}: a multi-component image; a region map needs one integer label per voxel.")
+    return np.rint(arr).astype(np.int64)
+
+
+def read_region_names(path: Path) -> dict[int, str]:
+    """``label,region`` CSV -> {label: region name} (e.g. 1,lobar / 2,deep / 3,infratentorial)."""
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot be read as CSV ({exc}). Give a CSV with columns label,region.") from None
+    if not {"label", "region"} <= set(df.columns):
+        raise InputError(f"{path}: needs columns label,region (found {', '.join(map(str, df.columns))}). "
+                         "Rename the header.")
+    try:
+        return {int(k): str(v) for k, v in zip(df["label"], df["region"])}
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: the label column must hold integers.") from None
+
+
 def read_sites(path: Path) -> dict[str, str]:
     """``case_id,site`` CSV -> mapping (site e.g. internal / external)."""
     try:
@@ -341,8 +371,14 @@ class EvaluationOutput:
 def evaluate_folders(pred_dir: Path, ref_dir: Path, out_dir: Path, rule: str = "centroid",
                      distance_mm: float = V.DEFAULT_DISTANCE_MM, threshold: float = 0.5, n_boot: int = 2000,
                      seed: int = 0, sites: Mapping[str, str] | None = None,
-                     tol: GeometryTolerance = GeometryTolerance(), html: bool = True) -> EvaluationOutput:
-    """Score every case present in both folders and write the tables and the report into ``out_dir``."""
+                     tol: GeometryTolerance = GeometryTolerance(), html: bool = True,
+                     regions_dir: Path | None = None, region_names: Mapping[int, str] | None = None,
+                     ) -> EvaluationOutput:
+    """Score every case present in both folders and write the tables and the report into ``out_dir``.
+
+    ``regions_dir`` (optional): one region label map per case (``<case_id>.nii.gz`` ..., on the reference grid);
+    a lesion's region is the label at its centre of mass, named by ``region_names`` (label -> name).
+    """
     pred_dir, ref_dir, out_dir = Path(pred_dir), Path(ref_dir), Path(out_dir)
     preds, refs = find_cases(pred_dir), find_cases(ref_dir)
     common = sorted(set(preds) & set(refs))
@@ -350,10 +386,14 @@ def evaluate_folders(pred_dir: Path, ref_dir: Path, out_dir: Path, rule: str = "
     if not common:
         raise InputError(f"{pred_dir} and {ref_dir}: no case ID in both folders ({len(preds)} predictions, "
                          f"{len(refs)} references). Name files <case_id>.nii.gz (or .nrrd/.seg.nrrd) on both sides.")
+    region_files = find_cases(Path(regions_dir)) if regions_dir is not None else None
     results, lesions = [], []
     for cid in common:
         pred, ref, aff = load_pair(preds[cid], refs[cid], threshold, tol)
-        r = V.evaluate_case(pred, ref, affine=aff, case_id=cid, rule=rule, distance_mm=distance_mm)
+        regions = load_regions(region_files, Path(regions_dir), cid, refs[cid], tol) if region_files is not None \
+            else None
+        r = V.evaluate_case(pred, ref, affine=aff, case_id=cid, rule=rule, distance_mm=distance_mm,
+                            regions=regions, region_names=region_names)
         results.append(r)
         lesions += lesion_rows(r)
     per_case = pd.DataFrame([r.row() for r in results])
@@ -361,6 +401,11 @@ def evaluate_folders(pred_dir: Path, ref_dir: Path, out_dir: Path, rule: str = "
     per_case.insert(2, "ref_file", [refs[c].name for c in common])
     if sites:
         per_case.insert(1, "site", [sites.get(c, "unknown") for c in common])
+    region_totals = V.pooled_region_counts(results)
+    for name in region_totals:  # a region with no lesion in a case has zero counts there, not NaN
+        for k in ("tp", "fp", "fn", "n_pred", "n_ref"):
+            col = f"{name}_{k}"
+            per_case[col] = per_case[col].fillna(0).astype(int) if col in per_case else 0
     lesion_cols = ["case_id", "status", "distance_mm", "overlap_voxels"] + [
         f"{s}_{k}" for s in ("pred", "ref") for k in ("label", "n_voxels", "volume_mm3", "r", "a", "s", "i", "j", "k",
                                                       "region")]
@@ -375,6 +420,10 @@ def evaluate_folders(pred_dir: Path, ref_dir: Path, out_dir: Path, rule: str = "
     summ_df.insert(2, "distance_mm", distance_mm if rule == "centroid" else math.nan)
     summ_df.insert(3, "threshold", threshold)
     summ_df.to_csv(out_dir / "summary.csv", index=False)
+    if region_files is not None:
+        pd.DataFrame([{"region": n, **c.as_dict()} for n, c in region_totals.items()],
+                     columns=["region", "tp", "fp", "fn", "n_pred", "n_ref", "sensitivity", "precision", "f1",
+                              "count_difference", "abs_count_difference"]).to_csv(out_dir / "regions.csv", index=False)
     settings = {"prediction_dir": str(pred_dir), "reference_dir": str(ref_dir), "match_rule": rule,
                 "distance_mm": distance_mm if rule == "centroid" else None, "threshold": threshold,
                 "connectivity": 26, "n_bootstrap": n_boot, "seed": seed, "ci": "percentile 95 %",
@@ -405,6 +454,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
     parser.add_argument("--sites", type=Path, default=None, help="CSV case_id,site for an internal/external split")
+    parser.add_argument("--regions", type=Path, default=None,
+                        help="folder of region label maps <case_id>.nii.gz on the reference grid (per-region counts)")
+    parser.add_argument("--region-names", type=Path, default=None,
+                        help="CSV label,region naming the values of the region maps (default: the label itself)")
     parser.add_argument("--no-html", action="store_true", help="skip validation.html")
 
 
@@ -422,9 +475,17 @@ def run(args: argparse.Namespace) -> int:
             if not Path(args.sites).is_file():
                 raise InputError(f"{args.sites}: no such file. Give a CSV with columns case_id,site.")
             sites = read_sites(args.sites)
+        regions_dir = getattr(args, "regions", None)
+        names_csv = getattr(args, "region_names", None)
+        if names_csv is not None and regions_dir is None:
+            raise InputError(f"{names_csv}: --region-names needs --regions DIR (the region label maps).")
+        if names_csv is not None and not Path(names_csv).is_file():
+            raise InputError(f"{names_csv}: no such file. Give a CSV with columns label,region.")
+        region_names = read_region_names(names_csv) if names_csv is not None else None
         res = evaluate_folders(args.pred, args.ref, args.out, rule=args.match, distance_mm=args.distance_mm,
                                threshold=args.threshold, n_boot=args.bootstrap, seed=args.seed, sites=sites,
-                               html=not getattr(args, "no_html", False))
+                               html=not getattr(args, "no_html", False), regions_dir=regions_dir,
+                               region_names=region_names)
     except InputError as exc:
         print(f"cmbquant evaluate: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

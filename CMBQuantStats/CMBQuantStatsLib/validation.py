@@ -487,6 +487,15 @@ def summarize(results: Sequence[CaseResult], group: str = "all", n_boot: int = 2
     )
 
 
+def pooled_region_counts(results: Sequence[CaseResult]) -> dict[str, DetectionCounts]:
+    """Per-region TP/FP/FN summed over cases (regions as assigned by ``counts_by_region``)."""
+    out: dict[str, DetectionCounts] = {}
+    for r in results:
+        for name, c in r.regions.items():
+            out[name] = out.get(name, DetectionCounts(0, 0, 0)) + c
+    return dict(sorted(out.items()))
+
+
 def summarize_cohort(results: Sequence[CaseResult], sites: Mapping[str, str] | None = None, n_boot: int = 2000,
                      seed: int = 0, alpha: float = 0.05) -> list[CohortSummary]:
     """``all`` first, then one summary per site (e.g. internal / external) when ``sites`` maps case_id -> site.
