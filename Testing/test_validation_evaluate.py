@@ -55,6 +55,7 @@ def folders(tmp_path):
     write(ref, r / "only_ref.nii.gz")
     write(ref, p / "only_pred.nii.gz")
     (p / "notes.txt").write_text("not an image")
+    (p / "._c1.nii.gz").write_bytes(b"macOS resource fork")  # hidden files are not cases
     return p, r
 
 
@@ -174,6 +175,15 @@ def test_bad_inputs_exit_2_with_one_message(tmp_path, folders, capsys):
     write(ref_volume(), p / "c2.nii.gz")  # c2.nrrd already there
     assert E.main([str(p), str(r), "--out", str(tmp_path / "x")]) == 2
     assert "two files for case 'c2'" in capsys.readouterr().err
+
+
+def test_unwritable_out_exits_2(folders, tmp_path, capsys):
+    p, r = folders
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert E.main([str(p), str(r), "--out", str(blocker / "out"), "--bootstrap", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "Traceback" not in err
 
 
 def test_bad_sites_csv_and_options_exit_2(folders, tmp_path, capsys):

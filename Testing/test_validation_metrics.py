@@ -179,6 +179,14 @@ def test_probability_map_is_thresholded_strictly_above_half():
     assert V.evaluate_case(p, r, spacing=(1, 1, 1), threshold=0.6).counts.tp == 0
 
 
+def test_float_maps_with_rounding_noise_are_probabilities_and_whole_numbers_are_labels():
+    prob = np.array([[[0.0, 0.2, 0.7, 1.0000001]]])
+    assert V.binarize(prob).tolist() == [[[False, False, True, True]]]
+    labels_as_float = np.array([[[0.0, 2.0, 3.0]]])
+    assert V.binarize(labels_as_float).tolist() == [[[False, True, True]]]
+    assert V.binarize(np.array([[[0, 5]]], dtype=np.int16)).tolist() == [[[False, True]]]
+
+
 def test_centroids_use_the_affine_in_mm():
     r = vol()
     r[1, 2, 3] = 1

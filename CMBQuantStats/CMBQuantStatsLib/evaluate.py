@@ -61,7 +61,7 @@ def find_cases(folder: Path) -> dict[str, Path]:
         raise InputError(f"{folder}: not a folder. Give a folder of NIfTI/NRRD files (one per case).")
     out: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
-        cid = case_id_of(p) if p.is_file() else None
+        cid = case_id_of(p) if p.is_file() and not p.name.startswith(".") else None
         if cid is None:
             continue
         if cid in out:
@@ -488,6 +488,10 @@ def run(args: argparse.Namespace) -> int:
                                region_names=region_names)
     except InputError as exc:
         print(f"cmbquant evaluate: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # e.g. --out not writable
+        print(f"cmbquant evaluate: error: {exc.filename or args.out}: {exc.strerror or exc}. "
+              "Choose an --out folder you can write to.", file=sys.stderr)
         return EXIT_BAD_INPUT
     for label, ids in (("prediction only", res.only_pred), ("reference only", res.only_ref)):
         if ids:

@@ -234,14 +234,18 @@ def absolute_volume_difference(pred: np.ndarray, ref: np.ndarray, spacing: Seque
 
 
 def binarize(image: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Lesion mask of a label map (nonzero) or of a probability map (float with values in [0, 1]: p > threshold).
+    """Lesion mask of a label map (nonzero) or of a probability map (float with non-integer values: p > threshold).
 
-    ``>`` (not ``>=``) so a two-class softmax thresholded at 0.5 equals its argmax, ties going to background.
+    Float maps holding only whole numbers are label maps stored as float (for 0/1 both readings agree); any other
+    float map is a probability map, even with rounding noise slightly outside [0, 1]. ``>`` (not ``>=``) so a
+    two-class softmax thresholded at 0.5 equals its argmax, ties going to background.
     """
     a = np.asarray(image)
-    if np.issubdtype(a.dtype, np.floating) and a.size and np.nanmin(a) >= 0 and np.nanmax(a) <= 1:
-        return a > threshold
-    return a != 0
+    if not np.issubdtype(a.dtype, np.floating):
+        return a != 0
+    a = np.nan_to_num(a, nan=0.0)
+    is_probability = not np.array_equal(a, np.round(a))
+    return a > threshold if is_probability else a != 0
 
 
 # --------------------------------------------------------------------------------------------------- lesions
