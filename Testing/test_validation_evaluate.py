@@ -307,3 +307,15 @@ def test_regions_option_gives_per_region_counts(folders, tmp_path, capsys):
     (reg / "c3.nii.gz").unlink()
     assert E.main([str(p), str(r), "--out", str(out), "--regions", str(reg), "--bootstrap", "0"]) == 2
     assert "no region map for case 'c3'" in capsys.readouterr().err
+
+
+def test_multichannel_float_prediction_is_refused_not_guessed(tmp_path):
+    ref_path = write(ref_volume(), tmp_path / "r.nii.gz")
+    soft = np.stack([1 - ref_volume(), ref_volume()], axis=-1).astype(np.float32)
+    img = sitk.GetImageFromArray(soft, isVector=True)
+    img.SetSpacing(SPACING)
+    img.SetOrigin(ORIGIN)
+    img.SetDirection(DIRECTION)
+    sitk.WriteImage(img, str(tmp_path / "p.nrrd"))
+    with pytest.raises(E.InputError, match="probability channel"):
+        E.load_pair(tmp_path / "p.nrrd", ref_path)

@@ -131,7 +131,7 @@ def _paste_segmentation(seg: sitk.Image, mask: np.ndarray, ref: sitk.Image, seg_
         return out
     check_geometry(seg, ref, seg_path, ref_path, tol, check_size=False)
     _, _, so, _ = _geometry_3d(seg)
-    rsize, rsp, ro, rdir = _geometry_3d(ref)
+    _, rsp, ro, rdir = _geometry_3d(ref)
     offset_xyz = np.linalg.solve(rdir * rsp, so - ro)  # seg origin in reference voxel indices
     off = np.round(offset_xyz).astype(int)
     if not np.allclose(offset_xyz, off, atol=tol.origin_mm / rsp.min()):
@@ -174,6 +174,9 @@ def load_pair(pred_path: Path, ref_path: Path, threshold: float = 0.5,
     else:
         check_geometry(pred_img, ref_img, pred_path, ref_path, tol)
         if parr.ndim == 4:
+            if np.issubdtype(parr.dtype, np.floating):
+                raise InputError(f"{pred_path}: a float image with {parr.shape[-1]} channels (e.g. a softmax). "
+                                 "Save only the CMB probability channel, or a label map.")
             parr = (parr != 0).any(-1)
         pred = V.binarize(parr, threshold)
     return pred, ref, affine_ras(ref_img)
