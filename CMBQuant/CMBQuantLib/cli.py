@@ -14,6 +14,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("CMBQuantLib.demo", "run the main job on a built-in phantom: CMBs to a segmentation, CSV and PNG"),
     "phantom": ("CMBQuantLib.phantom_cli", "synthesise an SWI-like phantom with known CMBs"),
+    "evaluate": ("CMBQuantStatsLib.evaluate", "score predicted CMB maps against reference labels (VALDO-style)"),
 }
 
 
