@@ -13,7 +13,7 @@ import numpy as np
 
 from .candidates import CMBRecord
 from .scene import SceneContext
-from .volumes import Geometry, geometry_of_node, volume_node_from_array
+from .volumes import geometry_of_node
 
 TAG_PREFIX = "CMBQuant."
 STATUS_COLOURS = {  # RGB 0..1: pending yellow, definite red, possible orange, rejected grey
@@ -40,37 +40,45 @@ def create_cmb_segmentation(ctx: SceneContext, reference_volume: Any, cmb_labels
     seg_node.CreateDefaultDisplayNodes()
     seg_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume)
     by_id = {r.cmb_id: r for r in records}
-    ids = np.unique(cmb_labels)
-    ids = ids[ids > 0]
-    missing = sorted(set(by_id) - set(int(i) for i in ids))
+    from scipy import ndimage
+
+    boxes = ndimage.find_objects(cmb_labels.astype(np.int32, copy=False))  # one pass; slices per id
+    present = {i + 1 for i, box in enumerate(boxes) if box is not None}
+    missing = sorted(set(by_id) - present)
     if missing:
         raise ValueError(f"records {missing} have no voxels in the label map")
-    if len(ids):
-        label_node = volume_node_from_array(ctx, cmb_labels.astype(np.int32), geometry, name + "_labels", labelmap=True)
-        color = _color_table(ctx, [int(i) for i in ids])
-        label_node.GetDisplayNode().SetAndObserveColorNodeID(color.GetID())
-        if not ctx.segmentations_logic.ImportLabelmapToSegmentationNode(label_node, seg_node):
-            raise RuntimeError("Slicer could not import the CMB label map into a segmentation")
-        ctx.scene.RemoveNode(label_node)
-        ctx.scene.RemoveNode(color)
     segmentation = seg_node.GetSegmentation()
-    for idx in range(segmentation.GetNumberOfSegments()):
-        seg = segmentation.GetNthSegment(idx)
-        cmb_id = int(seg.GetLabelValue())
+    for cmb_id in sorted(present):
+        box = boxes[cmb_id - 1]
+        mask = cmb_labels[box] == cmb_id
+        origin = geometry.ijk_to_ras_points(np.array([[box[2].start, box[1].start, box[0].start]], float))[0]
+        mat = geometry.ijk_to_ras.copy()
+        mat[:3, 3] = origin
+        segment = slicer.vtkSegment()
+        segment.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(),
+                                  _oriented_image(mask, mat))
         rec = by_id.get(cmb_id) or CMBRecord(cmb_id=cmb_id)
-        _write_segment(seg, rec)
+        _write_segment(segment, rec)
+        segmentation.AddSegment(segment, f"cmb_{cmb_id:03d}")
     return seg_node
 
 
-def _color_table(ctx: SceneContext, ids: list[int]) -> Any:
-    """A colour table whose entry names become the imported segments' names (``CMB 001`` ...)."""
-    color = ctx.scene.AddNewNodeByClass("vtkMRMLColorTableNode", "CMBQuantNames")
-    color.SetTypeToUser()
-    color.SetNumberOfColors(max(ids) + 1)
-    color.SetColor(0, "Background", 0, 0, 0, 0)
-    for i in ids:
-        color.SetColor(i, segment_name(i), *STATUS_COLOURS["pending"], 1.0)
-    return color
+def _oriented_image(mask: np.ndarray, ijk_to_ras: np.ndarray) -> Any:
+    """A binary [k, j, i] mask as the vtkOrientedImageData a segment stores (geometry from ``ijk_to_ras``)."""
+    import slicer
+    import vtk
+    from vtk.util import numpy_support
+
+    img = slicer.vtkOrientedImageData()
+    img.SetDimensions(mask.shape[2], mask.shape[1], mask.shape[0])
+    img.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
+    numpy_support.vtk_to_numpy(img.GetPointData().GetScalars())[:] = mask.astype(np.uint8).ravel()
+    m = vtk.vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            m.SetElement(r, c, float(ijk_to_ras[r, c]))
+    img.SetImageToWorldMatrix(m)
+    return img
 
 
 def _write_segment(seg: Any, rec: CMBRecord) -> None:
@@ -123,22 +131,22 @@ def add_cmb_segment(seg_node: Any, mask: np.ndarray, reference_volume: Any, rec:
     """Add one CMB segment from a boolean [k, j, i] mask on the reference grid; returns the segment id."""
     import slicer
 
-    scene = seg_node.GetScene()
-    label_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "CMBQuantAdd")
-    try:
-        label_node.CopyOrientation(reference_volume)
-        slicer.util.updateVolumeFromArray(label_node, mask.astype(np.uint8))
-        label_node.CopyOrientation(reference_volume)
-        before = {seg_node.GetSegmentation().GetNthSegmentID(i)
-                  for i in range(seg_node.GetSegmentation().GetNumberOfSegments())}
-        if not slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(label_node, seg_node):
-            raise RuntimeError("Slicer could not add the CMB segment")
-    finally:
-        scene.RemoveNode(label_node)
-    segmentation = seg_node.GetSegmentation()
-    seg_id = next(segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())
-                  if segmentation.GetNthSegmentID(i) not in before)
-    _write_segment(segmentation.GetSegment(seg_id), rec)
+    if not mask.any():
+        raise ValueError(f"CMB {rec.cmb_id}: the mask to add is empty")
+    geometry = geometry_of_node(reference_volume)
+    from scipy import ndimage
+
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    mat = geometry.ijk_to_ras.copy()
+    mat[:3, 3] = geometry.ijk_to_ras_points(np.array([[box[2].start, box[1].start, box[0].start]], float))[0]
+    segment = slicer.vtkSegment()
+    segment.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(),
+                              _oriented_image(mask[box], mat))
+    _write_segment(segment, rec)
+    seg_id = f"cmb_{rec.cmb_id:03d}"
+    if seg_node.GetSegmentation().GetSegment(seg_id) is not None:
+        raise ValueError(f"CMB {rec.cmb_id} already has a segment")
+    seg_node.GetSegmentation().AddSegment(segment, seg_id)
     return seg_id
 
 
