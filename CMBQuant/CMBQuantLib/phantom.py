@@ -118,6 +118,8 @@ def synthesize(labels: np.ndarray, geometry: Geometry, seed: int = 0, config: Ph
     """Synthesise an SWI-like phantom with known CMBs from a label map (1 mm isotropic expected)."""
     cfg = config or PhantomConfig()
     rng = np.random.default_rng(seed)
+    if cfg.shape is None:
+        labels, geometry = crop_to_head(labels, geometry)
     hi = _tissue_image(labels, rng, cfg)
     vein_lines = _vein_centrelines(labels, rng, cfg)
     mimics: list[dict] = []
@@ -137,6 +139,19 @@ def synthesize(labels: np.ndarray, geometry: Geometry, seed: int = 0, config: Ph
         c.i, c.j, c.k = (float(v) for v in out_geom.ras_to_ijk_points([c.r, c.a, c.s])[0])
     mimics += [{"kind": "vessel", "n": int(cfg.n_sulcal_veins + cfg.n_medullary_veins + cfg.n_crossing_vessels)}]
     return Phantom(image.astype(np.float32), cmb_labels, out_geom, cmbs, anatomy, mimics)
+
+
+def crop_to_head(labels: np.ndarray, geometry: Geometry, margin: int = 4) -> tuple[np.ndarray, Geometry]:
+    """Drop empty background around the head (SynthSeg maps are 256^3 with the head in the middle): 2x faster."""
+    nz = np.argwhere(labels > 0)
+    if not len(nz):
+        return labels, geometry
+    lo = np.maximum(nz.min(axis=0) - margin, 0)
+    hi = np.minimum(nz.max(axis=0) + margin + 1, labels.shape)
+    mat = geometry.ijk_to_ras.copy()
+    mat[:3, 3] = geometry.ijk_to_ras_points(lo[::-1].astype(float))[0]
+    crop = labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    return crop, Geometry(mat, tuple(int(v) for v in crop.shape))
 
 
 def _tissue_image(labels: np.ndarray, rng: np.random.Generator, cfg: PhantomConfig) -> np.ndarray:
@@ -322,7 +337,8 @@ def _resample(hi: np.ndarray, labels: np.ndarray, geometry: Geometry, out: Geome
     smooth = ndimage.gaussian_filter(hi, sigma=_source_blur(geometry, out)[::-1])
     kk, jj, ii = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in out.shape], indexing="ij")
     pts = np.stack([ii.ravel(), jj.ravel(), kk.ravel()], 1)
-    src = geometry.ras_to_ijk_points(out.ijk_to_ras_points(pts))[:, ::-1].T  # k, j, i of the source
+    out_to_src = np.linalg.inv(geometry.ijk_to_ras) @ out.ijk_to_ras
+    src = (pts @ out_to_src[:3, :3].T.astype(np.float32) + out_to_src[:3, 3].astype(np.float32))[:, ::-1].T
     img = ndimage.map_coordinates(smooth, src, order=1, mode="constant", cval=0.0).reshape(out.shape)
     anat = ndimage.map_coordinates(labels, src, order=0, mode="constant", cval=0).reshape(out.shape)
     return img.astype(np.float32), anat.astype(np.int16)
