@@ -66,6 +66,7 @@ class AnalysisOptions:
     logistic: bool = True
     custom: list[ModelSpec] = field(default_factory=list)
     alpha: float = 0.05
+    table1_group: str | None = None
 
 
 @dataclass
@@ -343,6 +344,6 @@ def run_analysis(pooled: PooledData, options: AnalysisOptions | None = None) -> 
     results = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RESULT_COLUMNS)
     results = add_fdr(results) if not results.empty else results
     v = vif(data, covs) if covs else pd.DataFrame(columns=["term", "vif", "n"])
-    t1 = table1(data)
+    t1 = table1(data, group=opt.table1_group)
     return AnalysisResult(results=results, summary=model_summary(results), vif=v, table1=t1, data=data,
                           report=pooled.report, options=opt, failures=failures)
