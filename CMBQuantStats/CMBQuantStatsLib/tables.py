@@ -444,6 +444,7 @@ def pool_tables(cohort: TableSource, clinical: TableSource, wmh: TableSource | N
     id_cols = {"cohort": roles.cohort_id, "clinical": roles.clinical_id, "wmh": roles.wmh_id}
 
     parsed: dict[str, pd.DataFrame] = {}
+    raw_ids: dict[str, set[str]] = {}
     labels: dict[str, str] = {}
     regions: list[str] = []
     for table, (df, label) in frames.items():
@@ -463,6 +464,7 @@ def pool_tables(cohort: TableSource, clinical: TableSource, wmh: TableSource | N
             p = _parse_wmh(df, label, roles, problems, required=True)
         p.insert(0, "case_id", ids)
         p["_row"] = [_row(i) for i in range(len(df))]
+        raw_ids[table] = set(ids)
         parsed[table] = p.loc[_dedupe(df, ids, table, label, rep)]
     if problems:
         raise StatsInputError(problems)
@@ -483,9 +485,15 @@ def pool_tables(cohort: TableSource, clinical: TableSource, wmh: TableSource | N
     for t, p in parsed.items():
         others = [o for o in parsed if o != t]
         for _, r in p[~p["case_id"].isin(common)].iterrows():
-            absent = [o for o in others if r["case_id"] not in id_sets[o]]
-            rep.dropped.append(DroppedRow(t, labels[t], int(r["_row"]), r["case_id"],
-                                          f"ID not in the {' and '.join(absent)} table(s)"))
+            cid = r["case_id"]
+            absent = [o for o in others if cid not in raw_ids[o]]
+            unusable = [o for o in others if cid in raw_ids[o] and cid not in id_sets[o]]
+            why = []
+            if absent:
+                why.append(f"ID not in the {' and '.join(absent)} table(s)")
+            if unusable:
+                why.append(f"ID's row dropped from the {' and '.join(unusable)} table(s) (see those rows)")
+            rep.dropped.append(DroppedRow(t, labels[t], int(r["_row"]), cid, "; ".join(why)))
 
     merged = None
     for t, p in parsed.items():
