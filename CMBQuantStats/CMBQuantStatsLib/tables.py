@@ -139,7 +139,7 @@ def read_table(source: TableSource, name: str | None = None) -> tuple[pd.DataFra
         elif suffix in (".tsv", ".tab"):
             df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         elif suffix in (".csv", ".txt"):
-            df = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+            df = pd.read_csv(path, sep=_sniff_sep(path), dtype=str, keep_default_na=False)
         else:
             raise StatsInputError([InputProblem(label, None, None, f"unsupported file type '{suffix}'",
                                                 "save the table as .csv, .tsv or .xlsx")])
@@ -152,6 +152,14 @@ def read_table(source: TableSource, name: str | None = None) -> tuple[pd.DataFra
     return df.fillna("").astype(str).reset_index(drop=True), label
 
 
+def _sniff_sep(path: Path) -> str:
+    """Comma, semicolon (European Excel exports) or tab, judged from the header line."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        header = fh.readline()
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    return max(counts, key=counts.get) if max(counts.values()) else ","
+
+
 def _row(i: int) -> int:
     return int(i) + 2
 
@@ -162,25 +170,38 @@ def _is_missing(s: pd.Series) -> pd.Series:
 
 def _numeric(df: pd.DataFrame, col: str, label: str, problems: list[InputProblem],
              lo: float = -np.inf, hi: float = np.inf, integer: bool = False, role: str | None = None) -> pd.Series:
-    """Parse one column to float, recording non-numeric, out-of-range and non-integer cells."""
-    raw = df[col].astype(str).str.strip()
-    missing = _is_missing(raw)
-    val = pd.to_numeric(raw.where(~missing, None).str.replace(",", ".", regex=False), errors="coerce")
+    """Parse one column to float, recording non-numeric, out-of-range and non-integer cells.
+
+    Fast path: the whole column through ``pd.to_numeric``; only cells that fail are looked at as text
+    (missing markers, decimal commas, typos).
+    """
+    s = df[col]
+    val = pd.to_numeric(s, errors="coerce").astype(float)
+    val[~np.isfinite(val)] = np.nan
     what = role or col
-    for i in np.flatnonzero((~missing & val.isna()).to_numpy()):
-        problems.append(InputProblem(label, _row(i), col, f"'{raw.iat[i]}' is not a number",
-                                     f"enter a number for {what} or leave the cell empty if unknown"))
-    bad = (val < lo) | (val > hi)
-    for i in np.flatnonzero(bad.fillna(False).to_numpy()):
+    todo = np.flatnonzero(val.isna().to_numpy())
+    if len(todo):
+        sub = s.iloc[todo].astype(str).str.strip()
+        miss = sub.str.lower().isin(_MISSING).to_numpy()
+        fixed = pd.to_numeric(sub.str.replace(",", ".", regex=False), errors="coerce").to_numpy(dtype=float, copy=True)
+        fixed[~np.isfinite(fixed)] = np.nan
+        fixed[miss] = np.nan
+        val.iloc[todo] = fixed
+        for k in np.flatnonzero(~miss & np.isnan(fixed)):
+            problems.append(InputProblem(label, _row(todo[k]), col, f"'{sub.iat[k]}' is not a number",
+                                         f"enter a number for {what} or leave the cell empty if unknown"))
+    bad = ((val < lo) | (val > hi)).to_numpy()
+    for i in np.flatnonzero(bad):
         rng = f"{lo:g}–{hi:g}" if np.isfinite(hi) else f"≥ {lo:g}"
-        problems.append(InputProblem(label, _row(i), col, f"{what} = {raw.iat[i]} is outside the possible range {rng}",
+        problems.append(InputProblem(label, _row(i), col,
+                                     f"{what} = {str(s.iat[i]).strip()} is outside the possible range {rng}",
                                      "correct the value (check units) or leave the cell empty if unknown"))
     if integer:
-        frac = val.notna() & (val != np.round(val))
-        for i in np.flatnonzero(frac.to_numpy()):
-            problems.append(InputProblem(label, _row(i), col, f"count '{raw.iat[i]}' is not a whole number",
-                                         "counts must be whole numbers ≥ 0"))
-    return val.astype(float)
+        frac = (val.notna() & (val != np.round(val))).to_numpy()
+        for i in np.flatnonzero(frac):
+            problems.append(InputProblem(label, _row(i), col, f"count '{str(s.iat[i]).strip()}' is not a whole "
+                                         "number", "counts must be whole numbers ≥ 0"))
+    return val
 
 
 def _norm_key(x: object) -> str:
@@ -200,8 +221,10 @@ def _coded(df: pd.DataFrame, col: str, coding: dict[str, int], label: str, probl
     table = {_norm_key(k): v for k, v in coding.items()}
     raw = df[col].astype(str).str.strip()
     missing = _is_missing(raw)
-    keys = raw.map(_norm_key)
-    out = keys.map(table).astype(float)
+    out = raw.str.lower().map(table).astype(float)
+    slow = np.flatnonzero((~missing & out.isna()).to_numpy())  # e.g. "1.0" for code "1"
+    if len(slow):
+        out.iloc[slow] = raw.iloc[slow].map(_norm_key).map(table).astype(float).to_numpy()
     for i in np.flatnonzero((~missing & out.isna()).to_numpy()):
         problems.append(InputProblem(label, _row(i), col, f"'{raw.iat[i]}' is not one of the codes for {role} "
                                      f"{sorted(coding)}", f"add it to the {role} coding in the column roles "
