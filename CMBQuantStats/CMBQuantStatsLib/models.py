@@ -6,6 +6,7 @@ so the report, the CSV, the Slicer table and the forest plot all read the same n
 """
 from __future__ import annotations
 
+import copy
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -324,11 +325,12 @@ def run_analysis(pooled: PooledData, options: AnalysisOptions | None = None) -> 
     """
     opt = options or AnalysisOptions()
     data = pooled.data
+    report = copy.deepcopy(pooled.report)  # per-analysis n and exclusions; the pooled data stay reusable
     covs = [c for c in (opt.covariates or pooled.covariates) if c in data.columns]
     regions = [r for r in opt.regions if r in pooled.regions]
     missing_regions = [r for r in opt.regions if r not in pooled.regions]
     if missing_regions:
-        pooled.report.notes.append(f"regions not in the cohort table, not modelled: {missing_regions}")
+        report.notes.append(f"regions not in the cohort table, not modelled: {missing_regions}")
     factors = opt.mmse_factors if opt.mmse_factors is not None else default_mmse_factors(data, regions)
     specs = []
     if opt.seed_models:
@@ -339,13 +341,13 @@ def run_analysis(pooled: PooledData, options: AnalysisOptions | None = None) -> 
     parts, failures = [], []
     for spec in specs:
         try:
-            parts.append(fit_model(data, spec, opt.robust, opt.alpha, pooled.report))
+            parts.append(fit_model(data, spec, opt.robust, opt.alpha, report))
         except Exception as exc:  # keep going: one degenerate model must not hide the others
             failures.append(f"{spec.model_id} ({spec.formula}): {exc}")
-            pooled.report.notes.append(f"model {spec.model_id} failed: {exc}")
+            report.notes.append(f"model {spec.model_id} failed: {exc}")
     results = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RESULT_COLUMNS)
     results = add_fdr(results) if not results.empty else results
     v = vif(data, covs) if covs else pd.DataFrame(columns=["term", "vif", "n"])
     t1 = table1(data, group=opt.table1_group)
     return AnalysisResult(results=results, summary=model_summary(results), vif=v, table1=t1, data=data,
-                          report=pooled.report, options=opt, failures=failures)
+                          report=report, options=opt, failures=failures)
