@@ -160,6 +160,10 @@ def _fmt_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _fmt_num(x: float) -> str:
+    return f"{x:.3f}" if x is not None and np.isfinite(x) else ""
+
+
 def family_table(results: pd.DataFrame, family: str) -> pd.DataFrame:
     """Publication-style table of a family's focal coefficients: effect (95 % CI), P, FDR q, n, R²."""
     r = results[(results["family"] == family) & results["focal"]]
@@ -172,7 +176,7 @@ def family_table(results: pd.DataFrame, family: str) -> pd.DataFrame:
             "outcome": row["outcome"], "term": row["term"], "measure": row["measure"],
             "effect (95% CI)": f"{e:.3f} ({lo:.3f} to {hi:.3f})", "P": _fmt_p(row["p"]),
             "FDR q": _fmt_p(row["p_fdr"]), "n": int(row["n"]),
-            "R²" if not ratio else "pseudo R²": f"{(row['r2'] if not ratio else row['pseudo_r2']):.3f}",
+            "R²" if not ratio else "pseudo R²": _fmt_num(row["r2"] if not ratio else row["pseudo_r2"]),
             "converged": "" if row["converged"] else "NO",
         })
     return pd.DataFrame(out)
