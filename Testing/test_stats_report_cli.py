@@ -145,3 +145,12 @@ def test_parse_model():
     m = parse_model("deep_nb=negbin:deep ~ age + sex", 1)
     assert (m.model_id, m.kind, m.formula) == ("deep_nb", "negbin", "deep ~ age + sex")
     assert parse_model("mmse ~ total", 3).model_id == "custom3"
+
+
+def test_demo_study_runs_through_the_cli(tmp_path, capsys):
+    from CMBQuantStatsLib.simulate import main as demo_main
+
+    assert demo_main([str(tmp_path / "demo"), "--n", "120", "--seed", "3"]) == 0
+    assert main(["--config", str(tmp_path / "demo" / "study.json"), "--out", str(tmp_path / "res"), "--no-plots"]) == 0
+    res = pd.read_csv(tmp_path / "res" / "results.csv")
+    assert "mmse_full" in set(res["model_id"]) and (res["n"] == 120).all()

@@ -205,3 +205,22 @@ def test_read_table_keeps_text(tmp_path):
     p.write_text("case_id;age\n007;70\n")
     df, label = read_table(p)
     assert label == "t.csv" and df["case_id"].tolist() == ["007"]
+
+
+def test_blank_lines_keep_row_numbers_and_are_reported(tmp_path):
+    s = simulate_cohort(5, seed=2)
+    paths = write_simulated(s, tmp_path)
+    lines = open(paths["clinical"]).read().splitlines()
+    bad = lines[4].split(",")
+    bad[1] = "200"  # age of the 4th case, file line 5
+    lines[4] = ",".join(bad)
+    lines.insert(2, "")  # blank line 3 pushes that case to line 6
+    open(paths["clinical"], "w").write("\n".join(lines) + "\n")
+    with pytest.raises(StatsInputError) as ei:
+        pool_tables(paths["cohort"], paths["clinical"], paths["wmh"])
+    assert (ei.value.first.row, ei.value.first.column) == (6, "age")
+    bad[1] = "70"
+    lines[5] = ",".join(bad)
+    open(paths["clinical"], "w").write("\n".join(lines) + "\n")
+    rep = pool_tables(paths["cohort"], paths["clinical"], paths["wmh"]).report
+    assert rep.n_pooled == 5 and [(d.row, d.reason) for d in rep.dropped] == [(3, "empty case ID")]

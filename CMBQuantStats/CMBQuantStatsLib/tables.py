@@ -137,9 +137,10 @@ def read_table(source: TableSource, name: str | None = None) -> tuple[pd.DataFra
         if suffix in (".xlsx", ".xlsm"):
             df = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
         elif suffix in (".tsv", ".tab"):
-            df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+            df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, skip_blank_lines=False)
         elif suffix in (".csv", ".txt"):
-            df = pd.read_csv(path, sep=_sniff_sep(path), dtype=str, keep_default_na=False)
+            # blank lines are kept (as rows with an empty ID, reported) so row numbers match the file
+            df = pd.read_csv(path, sep=_sniff_sep(path), dtype=str, keep_default_na=False, skip_blank_lines=False)
         else:
             raise StatsInputError([InputProblem(label, None, None, f"unsupported file type '{suffix}'",
                                                 "save the table as .csv, .tsv or .xlsx")])
