@@ -42,6 +42,16 @@ def test_fdr_within_each_family_over_focal_terms(analysis):
     assert (r.loc[r["term"].isin(["Intercept", "alpha"]), "focal"] == False).all()  # noqa: E712
 
 
+def test_non_converged_models_leave_the_fdr_family(analysis):
+    r = analysis.results.copy()
+    r.loc[r["model_id"] == "negbin:deep", "converged"] = False
+    q = add_fdr(r)
+    fam = q[(q["family"] == "negbin_counts") & q["focal"]]
+    assert fam.loc[fam["model_id"] == "negbin:deep", "p_fdr"].isna().all()
+    kept = fam[fam["model_id"] != "negbin:deep"]
+    np.testing.assert_allclose(kept["p_fdr"], multipletests(kept["p"], method="fdr_bh")[1], atol=1e-12)
+
+
 def test_add_fdr_is_pure(analysis):
     before = analysis.results.copy()
     add_fdr(before)

@@ -201,10 +201,14 @@ def seed_specs(regions, covariates, mmse_factors=None, mmse_adjust=("age", "sex"
 
 
 def add_fdr(results: pd.DataFrame, method: str = "fdr_bh") -> pd.DataFrame:
-    """Benjamini–Hochberg q-values within each family over its focal terms (regions × covariates is one family)."""
+    """Benjamini–Hochberg q-values within each family over its focal terms (regions × covariates is one family).
+
+    Models that did not converge are left out of the family (their q stays empty): their P values are not usable.
+    """
     out = results.copy()
     out["p_fdr"] = np.nan
-    for _, idx in out[out["focal"] & out["p"].notna()].groupby("family").groups.items():
+    use = out["focal"].astype(bool) & out["p"].notna() & out["converged"].astype(bool)
+    for _, idx in out[use].groupby("family").groups.items():
         out.loc[idx, "p_fdr"] = bh_fdr(out.loc[idx, "p"].to_numpy(), method)
     return out
 
@@ -341,7 +345,10 @@ def run_analysis(pooled: PooledData, options: AnalysisOptions | None = None) -> 
     parts, failures = [], []
     for spec in specs:
         try:
-            parts.append(fit_model(data, spec, opt.robust, opt.alpha, report))
+            part = fit_model(data, spec, opt.robust, opt.alpha, report)
+            if not part["converged"].all():
+                report.notes.append(f"model {spec.model_id} did not converge; its P values are left out of the FDR")
+            parts.append(part)
         except Exception as exc:  # keep going: one degenerate model must not hide the others
             failures.append(f"{spec.model_id} ({spec.formula}): {exc}")
             report.notes.append(f"model {spec.model_id} failed: {exc}")
