@@ -5,12 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.outliers_influence import variance_inflation_factor
-
 from CMBQuantStatsLib.models import AnalysisOptions, add_fdr, bh_fdr, model_summary, run_analysis, table1, vif
 from CMBQuantStatsLib.simulate import simulate_cohort
 from CMBQuantStatsLib.tables import pool_tables
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def test_fdr_within_each_family_over_focal_terms(analysis):
     assert len(seed) == 5 * 7  # regions x covariates form one family
     mmse = r[(r["family"] == "seed_mmse") & r["focal"]]
     assert set(mmse["term"]) >= {"age", "sex", "hyperlipidemia", "wmh_burden", "total"}
-    assert (r.loc[r["term"].isin(["Intercept", "alpha"]), "focal"] == False).all()  # noqa: E712
+    assert (r.loc[r["term"].isin(["Intercept", "alpha"]), "focal"] == False).all()
 
 
 def test_non_converged_models_leave_the_fdr_family(analysis):
@@ -98,4 +97,4 @@ def test_model_summary_one_row_per_model(analysis):
     s = model_summary(analysis.results)
     assert s["model_id"].is_unique and len(s) == analysis.results["model_id"].nunique()
     nb = s[s["model"] == "negbin"]
-    assert nb["aic"].notna().all() and (nb["converged"] == True).all()  # noqa: E712
+    assert nb["aic"].notna().all() and (nb["converged"] == True).all()

@@ -2,15 +2,13 @@
 import warnings
 
 import numpy as np
-import pandas as pd
 import patsy
 import pytest
 import statsmodels.formula.api as smf
-from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
-
-from CMBQuantStatsLib.models import (AnalysisOptions, ModelSpec, ZINB_INFLATE_START, fit_model, run_analysis)
+from CMBQuantStatsLib.models import ZINB_INFLATE_START, AnalysisOptions, ModelSpec, fit_model, run_analysis
 from CMBQuantStatsLib.simulate import simulate_cohort
 from CMBQuantStatsLib.tables import pool_tables
+from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 
 TOL = 1e-8
 COVS = "age + sex + hypertension + diabetes + hyperlipidemia + bmi + wmh_burden"

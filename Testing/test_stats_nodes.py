@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 
 pytest.importorskip("slicer")
-from CMBQuantLib.scene import headless_context  # noqa: E402
-from CMBQuantStatsLib.models import AnalysisOptions, run_analysis  # noqa: E402
-from CMBQuantStatsLib.nodes import (dataframe_to_table_node, forest_plot_chart, scatter_chart,  # noqa: E402
-                                    table_node_to_dataframe)
-from CMBQuantStatsLib.simulate import simulate_cohort  # noqa: E402
-from CMBQuantStatsLib.tables import pool_tables  # noqa: E402
+from CMBQuantLib.scene import headless_context
+from CMBQuantStatsLib.models import AnalysisOptions, run_analysis
+from CMBQuantStatsLib.nodes import dataframe_to_table_node, forest_plot_chart, scatter_chart, table_node_to_dataframe
+from CMBQuantStatsLib.simulate import simulate_cohort
+from CMBQuantStatsLib.tables import pool_tables
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 """Bad input gives one clear error naming file, row and column; every row not pooled is reported with its reason."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
-
 from CMBQuantStatsLib.simulate import simulate_cohort, write_simulated
-from CMBQuantStatsLib.tables import (ColumnRoles, StatsInputError, complete_cases, pool_tables, read_table)
+from CMBQuantStatsLib.tables import ColumnRoles, StatsInputError, complete_cases, pool_tables, read_table
 
 
 @pytest.fixture()
@@ -210,17 +211,18 @@ def test_read_table_keeps_text(tmp_path):
 def test_blank_lines_keep_row_numbers_and_are_reported(tmp_path):
     s = simulate_cohort(5, seed=2)
     paths = write_simulated(s, tmp_path)
-    lines = open(paths["clinical"]).read().splitlines()
+    clinical = Path(paths["clinical"])
+    lines = clinical.read_text().splitlines()
     bad = lines[4].split(",")
     bad[1] = "200"  # age of the 4th case, file line 5
     lines[4] = ",".join(bad)
     lines.insert(2, "")  # blank line 3 pushes that case to line 6
-    open(paths["clinical"], "w").write("\n".join(lines) + "\n")
+    clinical.write_text("\n".join(lines) + "\n")
     with pytest.raises(StatsInputError) as ei:
         pool_tables(paths["cohort"], paths["clinical"], paths["wmh"])
     assert (ei.value.first.row, ei.value.first.column) == (6, "age")
     bad[1] = "70"
     lines[5] = ",".join(bad)
-    open(paths["clinical"], "w").write("\n".join(lines) + "\n")
+    clinical.write_text("\n".join(lines) + "\n")
     rep = pool_tables(paths["cohort"], paths["clinical"], paths["wmh"]).report
     assert rep.n_pooled == 5 and [(d.row, d.reason) for d in rep.dropped] == [(3, "empty case ID")]

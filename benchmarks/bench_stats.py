@@ -17,16 +17,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "CMBQuantStats"))
 
-import numpy as np  # noqa: E402
-import patsy  # noqa: E402
-import statsmodels.formula.api as smf  # noqa: E402
-from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP  # noqa: E402
-
-from CMBQuantStatsLib.models import (ZINB_INFLATE_START, AnalysisOptions, SEED_COVARIATES,  # noqa: E402
-                                     SEED_REGIONS, default_mmse_factors, run_analysis)
-from CMBQuantStatsLib.report import write_outputs  # noqa: E402
-from CMBQuantStatsLib.simulate import simulate_cohort, write_simulated  # noqa: E402
-from CMBQuantStatsLib.tables import pool_tables  # noqa: E402
+import numpy as np
+import patsy
+import statsmodels.formula.api as smf
+from CMBQuantStatsLib.models import (
+    SEED_COVARIATES,
+    SEED_REGIONS,
+    ZINB_INFLATE_START,
+    AnalysisOptions,
+    default_mmse_factors,
+    run_analysis,
+)
+from CMBQuantStatsLib.report import write_outputs
+from CMBQuantStatsLib.simulate import simulate_cohort, write_simulated
+from CMBQuantStatsLib.tables import pool_tables
+from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 
 
 def plain_statsmodels(d, zinb: bool) -> int:

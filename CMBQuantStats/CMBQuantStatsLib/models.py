@@ -208,7 +208,7 @@ def add_fdr(results: pd.DataFrame, method: str = "fdr_bh") -> pd.DataFrame:
     out = results.copy()
     out["p_fdr"] = np.nan
     use = out["focal"].astype(bool) & out["p"].notna() & out["converged"].astype(bool)
-    for _, idx in out[use].groupby("family").groups.items():
+    for idx in out[use].groupby("family").groups.values():
         out.loc[idx, "p_fdr"] = bh_fdr(out.loc[idx, "p"].to_numpy(), method)
     return out
 
@@ -240,7 +240,7 @@ def vif(data: pd.DataFrame, covariates) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------- table 1
 def _is_binary(s: pd.Series) -> bool:
     v = set(pd.unique(s.dropna()))
-    return bool(v) and v <= {0, 1, 0.0, 1.0}
+    return bool(v) and v <= {0, 1}
 
 
 def _fmt_cont(s: pd.Series, nonnormal: bool) -> str:
@@ -349,7 +349,7 @@ def run_analysis(pooled: PooledData, options: AnalysisOptions | None = None) -> 
             if not part["converged"].all():
                 report.notes.append(f"model {spec.model_id} did not converge; its P values are left out of the FDR")
             parts.append(part)
-        except Exception as exc:  # keep going: one degenerate model must not hide the others
+        except Exception as exc:  # noqa: BLE001 - keep going: one degenerate model must not hide the others
             failures.append(f"{spec.model_id} ({spec.formula}): {exc}")
             report.notes.append(f"model {spec.model_id} failed: {exc}")
     results = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RESULT_COLUMNS)

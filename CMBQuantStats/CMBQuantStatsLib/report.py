@@ -53,7 +53,7 @@ class StatsReport:
     title: str = "CMBQuant statistics report"
     sections: list[ReportSection] = field(default_factory=list)
 
-    def add_section(self, title: str, html_fragment: str) -> "StatsReport":
+    def add_section(self, title: str, html_fragment: str) -> StatsReport:
         """Append a section (the fragment is inserted as is: pass trusted HTML only)."""
         self.sections.append(ReportSection(title, html_fragment))
         return self
@@ -188,8 +188,8 @@ def _table_html(df: pd.DataFrame, float_format: str = "{:.3f}") -> str:
 
 def _pooling_html(analysis: AnalysisResult) -> str:
     rep = analysis.report
-    parts = ["<table><tr><th>table</th><th>file</th><th>rows</th><th>IDs missing here</th>"
-             "<th>duplicate IDs</th></tr>"]
+    parts = [("<table><tr><th>table</th><th>file</th><th>rows</th><th>IDs missing here</th>"
+              "<th>duplicate IDs</th></tr>")]
     for t, n in rep.n_rows.items():
         miss = rep.missing_ids.get(t, [])
         dup = rep.duplicate_ids.get(t, [])

@@ -18,7 +18,7 @@ from typing import Union
 import numpy as np
 import pandas as pd
 
-TableSource = Union[str, Path, pd.DataFrame]
+TableSource = Union[str, Path, pd.DataFrame]  # noqa: UP007 - runtime alias, kept simple
 
 #: Regions of the cohort table (docs/case-folder.md).
 REGIONS = (
@@ -105,7 +105,7 @@ class ColumnRoles:
     require_review_complete: bool = False
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ColumnRoles":
+    def from_dict(cls, d: dict) -> ColumnRoles:
         """Build from a JSON-like dict, rejecting unknown keys (typos would otherwise be silently ignored)."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
