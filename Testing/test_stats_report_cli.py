@@ -153,3 +153,16 @@ def test_demo_study_runs_through_the_cli(tmp_path, capsys):
     assert main(["--config", str(tmp_path / "demo" / "study.json"), "--out", str(tmp_path / "res"), "--no-plots"]) == 0
     res = pd.read_csv(tmp_path / "res" / "results.csv")
     assert "mmse_full" in set(res["model_id"]) and (res["n"] == 120).all()
+
+
+def test_study_config_round_trip(tmp_path):
+    from CMBQuantStatsLib.cli import load_study, save_study
+    from CMBQuantStatsLib.simulate import write_demo
+
+    paths = write_demo(tmp_path / "demo", n=50, seed=1)
+    study = load_study(paths["config"])
+    assert study.cohort == str(tmp_path / "demo" / "cohort.csv") and study.options.table1_group == "hypertension"
+    study.roles.count_mode = "definite"
+    study.options.robust = True
+    again = load_study(save_study(study, tmp_path / "saved.json"))
+    assert again.roles == study.roles and again.options == study.options and again.cohort == study.cohort

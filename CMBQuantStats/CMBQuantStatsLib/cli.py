@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from .models import KINDS, AnalysisOptions, ModelSpec, run_analysis
@@ -38,7 +39,7 @@ See docs/stats.md for every role and output column.
 """
 
 
-class CliError(Exception):
+class CliError(ValueError):
     """A usage problem reported as one line."""
 
 
@@ -167,7 +168,7 @@ def _options(args, cfg: dict) -> AnalysisOptions:
     if unknown:
         raise CliError(f"config 'analysis': unknown key(s) {unknown}; allowed {sorted(_ANALYSIS_KEYS)}")
     for k in ("regions", "covariates", "mmse_factors", "mmse_adjust"):
-        if k in a:
+        if a.get(k) is not None:  # null = default
             a[k] = _split_list(a[k])
     if args.regions:
         a["regions"] = _split_list(args.regions)
@@ -196,21 +197,62 @@ def _options(args, cfg: dict) -> AnalysisOptions:
     return AnalysisOptions(custom=custom, **a)
 
 
-def run(args) -> int:
+@dataclass
+class StudyConfig:
+    """Everything one run needs; what a config file holds once paths are resolved."""
+
+    cohort: str | None
+    clinical: str | None
+    wmh: str | None
+    roles: ColumnRoles
+    options: AnalysisOptions
+    title: str = "CMBQuant statistics report"
+
+
+def study_from_args(args: argparse.Namespace) -> StudyConfig:
+    """Merge the config file (if any) and the command-line options (which win)."""
     cfg, base = _load_config(args.config)
-    cohort = _input(args.cohort, cfg, "cohort", base)
-    clinical = _input(args.clinical, cfg, "clinical", base)
-    wmh = _input(args.wmh, cfg, "wmh", base)
-    if not cohort or not clinical:
+    return StudyConfig(
+        cohort=_input(args.cohort, cfg, "cohort", base),
+        clinical=_input(args.clinical, cfg, "clinical", base),
+        wmh=_input(args.wmh, cfg, "wmh", base),
+        roles=_roles(cfg.get("roles", {}), args.role, args.id_column, args.count_mode, args.require_review_complete),
+        options=_options(args, cfg),
+        title=cfg.get("title", args.title),
+    )
+
+
+def load_study(path) -> StudyConfig:
+    """Read a JSON config file (e.g. for the Slicer module's "Load study" button); raises CliError / ValueError."""
+    return study_from_args(build_parser().parse_args(["--config", str(path), "--out", "."]))
+
+
+def save_study(study: StudyConfig, path) -> Path:
+    """Write ``study`` as a config file that ``load_study`` and ``cmbquant-stats --config`` read back."""
+    opt = study.options
+    analysis = {k: getattr(opt, k) for k in sorted(_ANALYSIS_KEYS)}
+    cfg = {
+        "cohort": study.cohort, "clinical": study.clinical, "wmh": study.wmh, "title": study.title,
+        "roles": study.roles.to_dict(), "analysis": analysis,
+        "custom_models": [{"id": m.model_id, "kind": m.kind, "formula": m.formula, "inflation": m.inflation}
+                          for m in opt.custom],
+    }
+    path = Path(path)
+    path.write_text(json.dumps({k: v for k, v in cfg.items() if v is not None}, indent=2), encoding="utf-8")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    study = study_from_args(args)
+    if not study.cohort or not study.clinical:
         raise CliError("give --cohort and --clinical (or 'cohort' and 'clinical' in the --config file)")
-    roles = _roles(cfg.get("roles", {}), args.role, args.id_column, args.count_mode, args.require_review_complete)
-    options = _options(args, cfg)
-    pooled = pool_tables(cohort, clinical, wmh, roles)
+    options = study.options
+    pooled = pool_tables(study.cohort, study.clinical, study.wmh, study.roles)
     if options.table1_group and options.table1_group not in pooled.data.columns:
         raise CliError(f"--group '{options.table1_group}' is not a pooled column; use one of "
                        f"{[c for c in pooled.data.columns if not c.startswith(('log_', 'any_'))]}")
     analysis = run_analysis(pooled, options)
-    paths = write_outputs(analysis, args.out, title=cfg.get("title", args.title), plots=not args.no_plots)
+    paths = write_outputs(analysis, args.out, title=study.title, plots=not args.no_plots)
     n_models = analysis.summary.shape[0]
     print(f"pooled {pooled.report.n_pooled} cases ({len(pooled.report.dropped)} rows dropped, see "
           f"{paths['pooling_txt'].name}); fitted {n_models} models"
