@@ -108,8 +108,15 @@ def forest_plot_png(results: pd.DataFrame, family: str = "seed_counts", ratio: b
     ax.axvline(1.0 if is_ratio else 0.0, color="#999", lw=1, ls="--")
     ax.set_yticks(y)
     ax.set_yticklabels(r["label"], fontsize=7)
-    if is_ratio:
+    if is_ratio:  # log axis with plain tick labels (0.5, 1, 2), not 5×10⁻¹
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
         ax.set_xscale("log")
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in (0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 50) if lo <= t <= hi]
+        ax.xaxis.set_major_locator(FixedLocator(ticks or [1]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel(("ratio (" + r["measure"].iat[0] + ")" if is_ratio else "β") + " with 95 % CI" if len(r) else "")
     ax.set_title(title or _FAMILY_TITLES.get(family, family), fontsize=9)
     return _fig_bytes(fig)
@@ -179,7 +186,9 @@ def family_table(results: pd.DataFrame, family: str) -> pd.DataFrame:
             "R²" if not ratio else "pseudo R²": _fmt_num(row["r2"] if not ratio else row["pseudo_r2"]),
             "converged": "" if row["converged"] else "NO",
         })
-    return pd.DataFrame(out)
+    df = pd.DataFrame(out)
+    empty = [c for c in ("R²", "pseudo R²", "converged") if c in df.columns and (df[c] == "").all()]
+    return df.drop(columns=empty)  # e.g. no pseudo-R² for count models, no flag when all converged
 
 
 def _table_html(df: pd.DataFrame, float_format: str = "{:.3f}") -> str:
