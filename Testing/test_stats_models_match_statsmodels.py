@@ -9,6 +9,7 @@ from CMBQuantStatsLib.models import ZINB_INFLATE_START, AnalysisOptions, ModelSp
 from CMBQuantStatsLib.simulate import simulate_cohort
 from CMBQuantStatsLib.tables import pool_tables
 from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
+from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 TOL = 1e-8
 COVS = "age + sex + hypertension + diabetes + hyperlipidemia + bmi + wmh_burden"
@@ -128,3 +129,20 @@ def test_complete_cases_reported_per_model(pooled, analysis):
         assert ("ols:log_total", f"sub-{i:05d}") in dropped
     assert any(d.table == "ols:mmse~age+sex" and d.reason == "missing mmse" for d in rep.model_dropped)
     assert analysis.failures == []
+
+
+def test_proportional_odds_burden_equals_statsmodels(pooled):
+    d = pooled.data
+    np.testing.assert_array_equal(d["cat_total"], np.select([d["total"] == 0, d["total"] == 1, d["total"] <= 4],
+                                                            [0, 1, 2], 3))
+    spec = next(s for s in seed_specs(["total"], ["age", "sex", "hypertension", "wmh_burden", "bmi"], ordinal=True,
+                                      negbin=False, logistic=False, has_mmse=False) if s.kind == "ordinal")
+    rows = fit_model(d, spec).set_index("term")
+    f = "cat_total ~ age + sex + hypertension + wmh_burden + bmi"
+    res = OrderedModel.from_formula(f, data=d.dropna(subset=["bmi"]), distr="logit").fit(method="bfgs", maxiter=500,
+                                                                                         disp=0)
+    _check(rows, res)
+    assert rows.loc["hypertension", "measure"] == "OR" and rows.loc["hypertension", "focal"]
+    np.testing.assert_allclose(rows.loc["hypertension", "ratio"], np.exp(res.params["hypertension"]), atol=TOL)
+    thresholds = list(res.params.index[5:])
+    assert not rows.loc[thresholds, "focal"].any() and rows.loc[thresholds, "ratio"].isna().all()

@@ -67,7 +67,7 @@ def test_cli_end_to_end_with_options(tmp_path, capsys):
     paths = write_simulated(simulate_cohort(150, seed=2), tmp_path / "in", "csv")
     out = tmp_path / "out"
     rc = main(["--cohort", paths["cohort"], "--clinical", paths["clinical"], "--wmh", paths["wmh"],
-               "--out", str(out), "--robust", "--group", "sex", "--count-mode", "definite",
+               "--out", str(out), "--robust", "--group", "sex", "--count-mode", "definite", "--ordinal",
                "--model", "full=ols:mmse ~ total + wmh_burden + age + sex + education",
                "--model", "negbin:deep ~ hypertension + age"])
     assert rc == 0, capsys.readouterr().err
@@ -75,7 +75,7 @@ def test_cli_end_to_end_with_options(tmp_path, capsys):
                  "pooling_report.txt", "report.html"):
         assert (out / name).stat().st_size > 0, name
     res = pd.read_csv(out / "results.csv")
-    assert {"full", "custom2"} <= set(res["model_id"])
+    assert {"full", "custom2", "ordinal:cat_deep"} <= set(res["model_id"])
     assert set(res.loc[res["model"] == "ols", "cov_type"]) == {"HC3"}
     assert json.loads((out / "pooling_report.json").read_text())["count_mode"] == "definite"
     assert "sex=1" in (out / "table1.csv").read_text()

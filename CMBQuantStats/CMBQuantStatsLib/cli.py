@@ -20,7 +20,7 @@ _LIST_ROLES = {"lipids", "extra_numeric", "extra_categorical"}
 _CODING_ROLES = {"sex_coding", "binary_coding"}
 _BOOL_ROLES = {"require_review_complete"}
 _ANALYSIS_KEYS = {"regions", "covariates", "mmse_factors", "mmse_adjust", "robust", "seed_models", "negbin", "zinb",
-                  "zinb_inflation", "logistic", "alpha", "table1_group"}
+                  "zinb_inflation", "logistic", "ordinal", "alpha", "table1_group"}
 
 EPILOG = """\
 examples:
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--covariates", help="comma-separated covariates of the count models (default: the seed's)")
     p.add_argument("--robust", action="store_true", help="HC3 robust SEs (OLS; HC0 sandwich for count/logistic)")
     p.add_argument("--zinb", action="store_true", help="also fit zero-inflated negative binomial models")
+    p.add_argument("--ordinal", action="store_true",
+                   help="also fit proportional-odds models of burden categories 0 / 1 / 2-4 / >=5")
     p.add_argument("--no-negbin", action="store_true", help="skip the negative binomial models")
     p.add_argument("--no-logistic", action="store_true", help="skip the logistic models for CMB presence")
     p.add_argument("--group", help="Table 1 by this pooled column (e.g. hypertension, sex)")
@@ -178,6 +180,8 @@ def _options(args, cfg: dict) -> AnalysisOptions:
         a["robust"] = True
     if args.zinb:
         a["zinb"] = True
+    if args.ordinal:
+        a["ordinal"] = True
     if args.no_negbin:
         a["negbin"] = False
     if args.no_logistic:

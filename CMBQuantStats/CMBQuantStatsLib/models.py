@@ -29,7 +29,7 @@ SEED_COVARIATES = ("age", "sex", "hypertension", "diabetes", "hyperlipidemia", "
 #: Model kinds and the effect measure reported next to the coefficient.
 #: Starting logit of the zero-inflation probability for ZINB fits (see ``_fit``).
 ZINB_INFLATE_START = -3.0
-KINDS = {"ols": "beta", "negbin": "IRR", "zinb": "IRR", "logit": "OR"}
+KINDS = {"ols": "beta", "negbin": "IRR", "zinb": "IRR", "logit": "OR", "ordinal": "OR"}
 #: Columns of the tidy results table, in order.
 RESULT_COLUMNS = [
     "family", "model", "model_id", "outcome", "term", "focal", "estimate", "se", "ci_low", "ci_high", "p", "p_fdr",
@@ -65,6 +65,7 @@ class AnalysisOptions:
     zinb: bool = False
     zinb_inflation: str = "1"
     logistic: bool = True
+    ordinal: bool = False
     custom: list[ModelSpec] = field(default_factory=list)
     alpha: float = 0.05
     table1_group: str | None = None
@@ -101,6 +102,11 @@ def _fit(kind: str, formula: str, data: pd.DataFrame, robust: bool, inflation: s
         return smf.negativebinomial(formula, data=data).fit(disp=0, maxiter=200, **kw)
     if kind == "logit":
         return smf.logit(formula, data=data).fit(disp=0, maxiter=200, **kw)
+    if kind == "ordinal":  # proportional odds (cumulative logit); thresholds replace the intercept
+        from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+        return OrderedModel.from_formula(formula, data=data, distr="logit").fit(method="bfgs", maxiter=500,
+                                                                                disp=0, **kw)
     if kind == "zinb":
         import patsy
 
@@ -122,6 +128,7 @@ def tidy(res, spec: ModelSpec, alpha: float = 0.05) -> pd.DataFrame:
     """One row per coefficient of a fitted statsmodels result."""
     params = res.params
     ci = res.conf_int(alpha)
+    thresholds = set(params.index[res.model.k_vars:]) if spec.kind == "ordinal" else set()
     outcome = spec.outcome or spec.formula.split("~")[0].strip()
     measure = KINDS[spec.kind]
     is_ols = spec.kind == "ols"
@@ -137,11 +144,16 @@ def tidy(res, spec: ModelSpec, alpha: float = 0.05) -> pd.DataFrame:
         "ci_high": ci.iloc[:, 1].to_numpy(dtype=float),
         "p": np.asarray(res.pvalues, dtype=float),
     })
-    focal = rows["term"].map(lambda t: (t in spec.focal) if spec.focal is not None else not _ancillary(t))
+    def is_focal(t: str) -> bool:
+        if t in thresholds:
+            return False
+        return (t in spec.focal) if spec.focal is not None else not _ancillary(t)
+
+    focal = rows["term"].map(is_focal)
     rows["focal"] = focal.astype(bool)
     rows["p_fdr"] = np.nan
     rows["measure"] = measure
-    ratio_ok = (not is_ols) & ~rows["term"].map(_ancillary)
+    ratio_ok = (not is_ols) & ~rows["term"].map(lambda t: _ancillary(t) or t in thresholds)
     for src, dst in (("estimate", "ratio"), ("ci_low", "ratio_low"), ("ci_high", "ratio_high")):
         rows[dst] = np.where(ratio_ok, np.exp(rows[src]), np.nan)
     rows["n"] = int(res.nobs)
@@ -149,7 +161,7 @@ def tidy(res, spec: ModelSpec, alpha: float = 0.05) -> pd.DataFrame:
     rows["adj_r2"] = float(res.rsquared_adj) if is_ols else np.nan
     # McFadden pseudo-R² needs the null model, which statsmodels refits by Nelder–Mead for NB (0.1 s) and ZINB
     # (~2 s at n = 10,000); count models report AIC/BIC only, which is what NB vs ZINB is compared on anyway.
-    rows["pseudo_r2"] = float(res.prsquared) if spec.kind == "logit" else np.nan
+    rows["pseudo_r2"] = float(res.prsquared) if spec.kind in ("logit", "ordinal") else np.nan
     rows["aic"], rows["bic"], rows["llf"] = float(res.aic), float(res.bic), float(res.llf)
     conv = True if is_ols else bool(res.mle_retvals.get("converged", True))
     rows["converged"] = conv
@@ -171,8 +183,8 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, robust: bool = False, alpha: 
 
 # ----------------------------------------------------------------------------------------- model sets
 def seed_specs(regions, covariates, mmse_factors=None, mmse_adjust=("age", "sex"), has_mmse: bool = True,
-               negbin: bool = True, zinb: bool = False, logistic: bool = True, zinb_inflation: str = "1"
-               ) -> list[ModelSpec]:
+               negbin: bool = True, zinb: bool = False, logistic: bool = True, zinb_inflation: str = "1",
+               ordinal: bool = False) -> list[ModelSpec]:
     """The seed study's models (OLS of log(count+1) per region; MMSE on each factor + age + sex) and the NB / ZINB /
     logistic versions of the count models."""
     rhs = " + ".join(covariates)
@@ -187,6 +199,9 @@ def seed_specs(regions, covariates, mmse_factors=None, mmse_adjust=("age", "sex"
     if logistic:
         specs += [ModelSpec(f"logit:any_{r}", "logit", f"any_{r} ~ {rhs}", "presence", f"any {r} CMB")
                   for r in regions]
+    if ordinal:
+        specs += [ModelSpec(f"ordinal:cat_{r}", "ordinal", f"cat_{r} ~ {rhs}", "burden_ordinal",
+                            f"{r} burden 0/1/2-4/>=5") for r in regions]
     if has_mmse:
         adjust = list(mmse_adjust)
         if adjust:
@@ -340,7 +355,7 @@ def run_analysis(pooled: PooledData, options: AnalysisOptions | None = None) -> 
     if opt.seed_models:
         specs = seed_specs(regions, covs, factors, [a for a in opt.mmse_adjust if a in data.columns],
                            has_mmse="mmse" in data.columns, negbin=opt.negbin, zinb=opt.zinb,
-                           logistic=opt.logistic, zinb_inflation=opt.zinb_inflation)
+                           logistic=opt.logistic, zinb_inflation=opt.zinb_inflation, ordinal=opt.ordinal)
     specs += list(opt.custom)
     parts, failures = [], []
     for spec in specs:

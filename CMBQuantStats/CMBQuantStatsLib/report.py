@@ -34,6 +34,7 @@ _FAMILY_TITLES = {
     "negbin_counts": "CMB counts: negative binomial (IRR)",
     "zinb_counts": "CMB counts: zero-inflated negative binomial (IRR, count part)",
     "presence": "Any CMB present: logistic regression (OR)",
+    "burden_ordinal": "CMB burden 0 / 1 / 2–4 / ≥5: proportional-odds model (OR)",
     "custom": "User-defined models",
 }
 

@@ -26,6 +26,9 @@ REGIONS = (
     "deep", "infratentorial", "cerebellar", "brainstem", "unassigned",
 )
 COUNT_MODES = ("definite", "definite+possible")
+#: CMB burden categories for proportional-odds models: 0, 1, 2–4, ≥5 CMBs -> codes 0, 1, 2, 3 (``cat_<region>``).
+BURDEN_BINS = (1, 2, 5)
+BURDEN_LABELS = ("0", "1", "2-4", ">=5")
 _MISSING = {"", "na", "n/a", "nan", "none", "null", "."}
 _DEFAULT_SEX = {"M": 1, "F": 0, "male": 1, "female": 0, "1": 1, "0": 0}
 _DEFAULT_BINARY = {"1": 1, "0": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "true": 1, "false": 0}
@@ -527,6 +530,8 @@ def pool_tables(cohort: TableSource, clinical: TableSource, wmh: TableSource | N
     for r in regions:
         merged[f"log_{r}"] = np.log1p(merged[r])
         merged[f"any_{r}"] = (merged[r] > 0).astype(float).where(merged[r].notna())
+        merged[f"cat_{r}"] = pd.Series(np.digitize(merged[r].fillna(0), BURDEN_BINS), dtype=float,
+                                       index=merged.index).where(merged[r].notna())
     rep.n_pooled = len(merged)
     if rep.n_pooled == 0:
         raise StatsInputError([InputProblem("pooled table", None, "case_id", "no case ID is present in every table",
