@@ -5,7 +5,7 @@ import numpy as np
 import patsy
 import pytest
 import statsmodels.formula.api as smf
-from CMBQuantStatsLib.models import ZINB_INFLATE_START, AnalysisOptions, ModelSpec, fit_model, run_analysis
+from CMBQuantStatsLib.models import ZINB_INFLATE_START, AnalysisOptions, ModelSpec, fit_model, run_analysis, seed_specs
 from CMBQuantStatsLib.simulate import simulate_cohort
 from CMBQuantStatsLib.tables import pool_tables
 from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
