@@ -246,8 +246,8 @@ def save_study(study: StudyConfig, path) -> Path:
     return path
 
 
-def run(args: argparse.Namespace) -> int:
-    study = study_from_args(args)
+def run_study(study: StudyConfig, out_dir, plots: bool = True):
+    """Pool, fit and write every output: the one path shared by the CLI and the Slicer module."""
     if not study.cohort or not study.clinical:
         raise CliError("give --cohort and --clinical (or 'cohort' and 'clinical' in the --config file)")
     options = study.options
@@ -256,7 +256,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--group '{options.table1_group}' is not a pooled column; use one of "
                        f"{[c for c in pooled.data.columns if not c.startswith(('log_', 'any_'))]}")
     analysis = run_analysis(pooled, options)
-    paths = write_outputs(analysis, args.out, title=study.title, plots=not args.no_plots)
+    paths = write_outputs(analysis, out_dir, title=study.title, plots=plots)
+    return pooled, analysis, paths
+
+
+def run(args: argparse.Namespace) -> int:
+    pooled, analysis, paths = run_study(study_from_args(args), args.out, plots=not args.no_plots)
     n_models = analysis.summary.shape[0]
     print(f"pooled {pooled.report.n_pooled} cases ({len(pooled.report.dropped)} rows dropped, see "
           f"{paths['pooling_txt'].name}); fitted {n_models} models"
