@@ -124,9 +124,34 @@ def add_cmb_segment(seg_node: Any, mask: np.ndarray, reference_volume: Any, rec:
     import slicer
 
     seg_id = seg_node.GetSegmentation().AddEmptySegment(segment_name(rec.cmb_id))
-    slicer.util.updateSegmentBinaryLabelmapFromArray(mask.astype(np.uint8), seg_node, seg_id, reference_volume)
+    _set_segment_mask(seg_node, seg_id, mask, reference_volume)
     _write_segment(seg_node.GetSegmentation().GetSegment(seg_id), rec)
     return seg_id
+
+
+def _set_segment_mask(seg_node: Any, seg_id: str, mask: np.ndarray, reference_volume: Any) -> None:
+    """Replace a segment's voxels from a [k, j, i] mask on the reference grid.
+
+    Uses the static segmentations logic and a temporary label node, not ``slicer.util`` (which needs
+    ``slicer.modules``, absent in headless ``slicer-core`` scenes).
+    """
+    import slicer
+    import vtk
+
+    scene = reference_volume.GetScene()
+    label = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__CMBQuantMask__")
+    try:
+        m = vtk.vtkMatrix4x4()
+        reference_volume.GetIJKToRASMatrix(m)
+        label.SetIJKToRASMatrix(m)
+        slicer.util.updateVolumeFromArray(label, np.ascontiguousarray(mask.astype(np.uint8)))
+        label.SetIJKToRASMatrix(m)
+        logic = slicer.vtkSlicerSegmentationsModuleLogic
+        oriented = logic.CreateOrientedImageDataFromVolumeNode(label)
+        if not logic.SetBinaryLabelmapToSegment(oriented, seg_node, seg_id, logic.MODE_REPLACE):
+            raise RuntimeError(f"Slicer could not set the voxels of segment {seg_id}")
+    finally:
+        scene.RemoveNode(label)
 
 
 def remove_cmb_segment(seg_node: Any, cmb_id: int) -> None:
