@@ -222,7 +222,7 @@ class ReviewSession:
         tag_records = read_records(case.seg_node)
         self._state = replay(tag_records, entries)
         self.warnings += self._state.warnings
-        self._sync_scene(tag_records)
+        self._sync_scene({r.cmb_id: r.to_row() for r in tag_records})
         self._current: int | None = None
         self._current = self._first_pending() or (self.queue[0] if self.queue else None)
 
@@ -395,7 +395,7 @@ class ReviewSession:
         if target_seq is not None:
             entry["target_seq"] = target_seq
         append_line_durable(self.log_path, json.dumps(entry, separators=(",", ":")))  # 1. the log: truth
-        before = self.records()
+        before = {r.cmb_id: r.to_row() for r in self._state.records.values()}  # copies: effects mutate records
         apply_effect(self._state, entry)  # 2. memory, scene, files
         self._state.last_seq = entry["seq"]
         if action in ("decide", "add", "delete"):
@@ -428,12 +428,12 @@ class ReviewSession:
         finally:
             scene.RemoveNode(label)
 
-    def _sync_scene(self, before: list[CMBRecord]) -> None:
-        """Make segments, tags and files match the state; writes files only when something changed."""
+    def _sync_scene(self, old: dict[int, dict[str, str]]) -> None:
+        """Make segments, tags and files match the state (``old``: rows the scene holds now); writes files only
+        when something changed."""
         from .segments import add_cmb_segment, remove_cmb_segment, update_record
 
-        old = {r.cmb_id: r.to_row() for r in before}
-        seg_ids = {r.cmb_id for r in before}
+        seg_ids = set(old)
         changed = False
         for cmb_id in sorted(seg_ids - set(self._state.records)):
             remove_cmb_segment(self.case.seg_node, cmb_id)
