@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,7 +177,9 @@ def copy_input_image(folder: str | Path, input_file: str | Path, image: np.ndarr
             image, geometry = read_image(src)
         tmp = dest.with_name(".image.tmp.nii.gz")
         write_image(image, geometry, tmp)
-        shutil.move(str(tmp), str(dest))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
     return dest
 
 
