@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
-
 from CMBQuantLib.batch import BatchInput, process_case
 from CMBQuantLib.volumes import Geometry, write_image
 
@@ -22,7 +22,7 @@ class OracleGroundTruthSegmenter:
     """TEST ORACLE: returns the phantom's ground-truth CMB map as a probability map (each CMB its own confidence,
     so the confidence order is known), optionally without some CMBs (to play a detector that missed them)."""
 
-    model_info = {"name": "oracle-ground-truth", "sha256": "", "device": "cpu"}
+    model_info: ClassVar[dict] = {"name": "oracle-ground-truth", "sha256": "", "device": "cpu"}
 
     def __init__(self, cmb_labels: np.ndarray, drop: tuple[int, ...] = (), confidence: dict[int, float] | None = None):
         self.cmb_labels = cmb_labels
@@ -70,7 +70,7 @@ def small_swi(seed: int, n_blobs: int = 3) -> tuple[np.ndarray, list[tuple[int, 
 class DarkThresholdSegmenter:
     """Test segmenter for the tiny synthetic volumes: foreground = voxels darker than 0.3. Counts its calls."""
 
-    model_info = {"name": "dark-threshold-test", "sha256": "0" * 64}
+    model_info: ClassVar[dict] = {"name": "dark-threshold-test", "sha256": "0" * 64}
 
     def __init__(self) -> None:
         self.calls = 0

@@ -7,15 +7,28 @@ import os
 
 import numpy as np
 import pytest
-
-from CMBQuantLib.batch import (BatchInput, discover_inputs, incomplete_cases, merge, parse_shard, run_batch, shard)
+from CMBQuantLib.batch import (
+    BatchInput,
+    discover_inputs,
+    incomplete_cases,
+    merge,
+    parse_shard,
+    run_batch,
+    shard,
+)
 from CMBQuantLib.case import CaseFolderError, read_case_json, write_case_json
 from CMBQuantLib.export import COHORT_COLUMNS
 from CMBQuantLib.review import ReviewSession
 from CMBQuantLib.subcommands import SUBCOMMANDS
 from CMBQuantLib.volumes import write_image
-from review_helpers import (SMALL_GEOMETRY, DarkThresholdSegmenter, OracleGroundTruthSegmenter, phantom, small_swi,
-                            write_small_cases)
+from review_helpers import (
+    SMALL_GEOMETRY,
+    DarkThresholdSegmenter,
+    OracleGroundTruthSegmenter,
+    phantom,
+    small_swi,
+    write_small_cases,
+)
 
 NAMES = ["s01.nii.gz", "s02.nii.gz", "s03.nrrd", "s04.nii.gz", "s05.nii.gz"]
 
@@ -51,7 +64,7 @@ def test_shards_partition_the_sorted_cases():
     parts = [shard(inputs, i, 3) for i in (1, 2, 3)]
     ids = [[x.case_id for x in p] for p in parts]
     assert ids == [["c01", "c05", "c11"], ["c02", "c07"], ["c03", "c09"]]
-    assert sorted(sum(ids, [])) == sorted(x.case_id for x in inputs)
+    assert sorted(i for part in ids for i in part) == sorted(x.case_id for x in inputs)
     assert shard(list(reversed(inputs)), 2, 3) == parts[1]  # input order does not matter
     assert parse_shard("2/4") == (2, 4)
     for bad in ("0/4", "5/4", "2", "a/b"):

@@ -5,7 +5,6 @@ import csv
 import json
 
 import numpy as np
-
 from CMBQuantLib.export import COUNT_COLUMNS, export_case
 from CMBQuantLib.review import ReviewSession
 from CMBQuantLib.scene import headless_context

@@ -3,7 +3,12 @@ counted as unassigned."""
 from __future__ import annotations
 
 from CMBQuantLib.candidates import CMBRecord
-from CMBQuantLib.export import COHORT_COLUMNS, COUNT_COLUMNS, case_counts, counts_document
+from CMBQuantLib.export import (
+    COHORT_COLUMNS,
+    COUNT_COLUMNS,
+    case_counts,
+    counts_document,
+)
 
 
 def rec(i, status, region="", lobe="", reason=""):

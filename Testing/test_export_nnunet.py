@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-
 from CMBQuantLib.export import export_nnunet
 from CMBQuantLib.review import ReviewSession
 from CMBQuantLib.volumes import read_image

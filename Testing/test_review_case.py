@@ -5,9 +5,16 @@ import json
 
 import numpy as np
 import pytest
-
-from CMBQuantLib.case import (SCHEMA_VERSION, CaseFolderError, new_case_info, open_case, read_case_json,
-                              read_cmbs_csv, sha256_file, write_case_json)
+from CMBQuantLib.case import (
+    SCHEMA_VERSION,
+    CaseFolderError,
+    new_case_info,
+    open_case,
+    read_case_json,
+    read_cmbs_csv,
+    sha256_file,
+    write_case_json,
+)
 from review_helpers import SMALL_GEOMETRY, fresh_case, phantom
 
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from CMBQuantLib.candidates import STATUSES
-from CMBQuantLib.keymap import (DEFAULT_KEYMAP, REJECT_REASON_KEYS, KeyBinding, binding_for, check_keymap,
-                                keymap_json, web_key)
+from CMBQuantLib.keymap import (
+    DEFAULT_KEYMAP,
+    REJECT_REASON_KEYS,
+    KeyBinding,
+    binding_for,
+    check_keymap,
+    keymap_json,
+    web_key,
+)
 from CMBQuantLib.review import REASONS
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from CMBQuantLib.candidates import CMBRecord
 from CMBQuantLib.navigation import jump_to_cmb, slice_nodes
 from CMBQuantLib.scene import add_slice_nodes, headless_context

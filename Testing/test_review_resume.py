@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from CMBQuantLib.candidates import read_records_csv
 from CMBQuantLib.case import CaseFolderError
 from CMBQuantLib.review import ReviewLogWarning, ReviewSession, effective_records
@@ -36,7 +35,7 @@ def test_killed_review_process_resumes_with_nothing_lost(tmp_path):
     case = fresh_case(tmp_path)
     queue = ReviewSession.open(case, "carol").queue
     proc = subprocess.run([sys.executable, "-c", CHILD.format(lib=LIB, case=str(case))], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
     assert proc.returncode == -9, proc.stderr  # SIGKILL: no shutdown code ran
     # on disk the table is stale (2 decisions), the log holds 3
     assert [r.status for r in read_records_csv(case / "cmbs.csv") if r.status != "pending"] != []

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-
 from CMBQuantLib.candidates import FLAG_ADDED, read_records_csv
 from CMBQuantLib.review import ReviewSession, effective_records
 from CMBQuantLib.scene import headless_context

@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from .candidates import CandidateLimits, CMBRecord, find_candidates
-from .case import (CASE_JSON, REVIEW_LOG, SEG_FILE, STATUS_COMPLETE, CaseFolderError, copy_input_image,
-                   new_case_info, read_case_json, sha256_file, write_case_json, write_cmbs_csv)
+from .case import (
+    CASE_JSON,
+    REVIEW_LOG,
+    SEG_FILE,
+    STATUS_COMPLETE,
+    CaseFolderError,
+    copy_input_image,
+    new_case_info,
+    read_case_json,
+    sha256_file,
+    write_case_json,
+    write_cmbs_csv,
+)
 from .volumes import SUPPORTED, Geometry, case_id_from_path
 
 COHORT_FILE = "cohort.csv"
@@ -191,7 +203,8 @@ def run_batch(root: str | Path, out_root: str | Path, segmenter: Segmenter, shar
 
 def merge(out_root: str | Path, cohort_path: str | Path | None = None) -> Path:
     """One ``cohort.csv`` from every complete case folder under ``out_root`` (after all shards finished)."""
-    from .export import case_folders, write_cohort as write
+    from .export import case_folders
+    from .export import write_cohort as write
 
     out_root = Path(out_root)
     folders = [f for f in case_folders(out_root) if _complete(f)]
@@ -212,5 +225,18 @@ def incomplete_cases(out_root: str | Path) -> list[str]:
     return [f.name for f in case_folders(out_root) if not _complete(f)]
 
 
-__all__ = ["Segmenter", "RegionAssigner", "BatchInput", "BatchReport", "discover_inputs", "parse_shard", "shard",
-           "process_case", "run_batch", "merge", "is_finished", "incomplete_cases", "CASE_JSON"]
+__all__ = [
+    "CASE_JSON",
+    "BatchInput",
+    "BatchReport",
+    "RegionAssigner",
+    "Segmenter",
+    "discover_inputs",
+    "incomplete_cases",
+    "is_finished",
+    "merge",
+    "parse_shard",
+    "process_case",
+    "run_batch",
+    "shard",
+]

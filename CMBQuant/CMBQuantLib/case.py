@@ -105,13 +105,13 @@ def read_case_json(folder: str | Path) -> CaseInfo:
     if not path.exists():
         raise CaseFolderError(f"{path}: not found. This folder is not a CMBQuant case: point to a folder made by "
                               "`cmbquant run`/`cmbquant batch` (it holds case.json and cmbs.csv), or re-run the case.")
+    fix = "Restore it from a backup, or re-run the case to rebuild it (review.jsonl keeps the decisions)."
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CaseFolderError(f"{path}: corrupt ({exc}). Restore it from a backup, or re-run the case to rebuild "
-                              "it (review.jsonl keeps the decisions).") from None
+        raise CaseFolderError(f"{path}: corrupt ({exc}). {fix}") from None
+    if not isinstance(data, dict):
+        raise CaseFolderError(f"{path}: corrupt (not a JSON object). {fix}")
     version = data.get("schema_version")
     if not isinstance(version, int):
         raise CaseFolderError(f"{path}: has no integer schema_version. Re-run the case to rebuild case.json.")

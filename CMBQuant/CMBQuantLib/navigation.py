@@ -4,7 +4,8 @@ Works on real ``vtkMRMLSliceNode``s, so the same call drives the desktop views a
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

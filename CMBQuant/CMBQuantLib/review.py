@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .atomic import append_line_durable, atomic_write_text
 from .candidates import FLAG_ADDED, STATUSES, CMBRecord, component_records
-from .case import (REVIEW_LOG, CaseFolderError, OpenCase, open_case, read_cmbs_csv, utc_now, write_cmbs_csv)
+from .case import (
+    REVIEW_LOG,
+    CaseFolderError,
+    OpenCase,
+    open_case,
+    read_cmbs_csv,
+    utc_now,
+    write_cmbs_csv,
+)
 from .scene import SceneContext
 
 LOG_VERSION = 1
@@ -228,7 +237,7 @@ class ReviewSession:
 
     @classmethod
     def open(cls, folder: str | Path, reviewer: str, ctx: SceneContext | None = None, require_image: bool = True,
-             **kwargs: Any) -> "ReviewSession":
+             **kwargs: Any) -> ReviewSession:
         """Open a case folder into a scene and resume its review at the first undecided CMB."""
         return cls(open_case(folder, ctx, require_image=require_image), reviewer, **kwargs)
 

@@ -121,8 +121,6 @@ def update_record(seg_node: Any, rec: CMBRecord) -> None:
 
 def add_cmb_segment(seg_node: Any, mask: np.ndarray, reference_volume: Any, rec: CMBRecord) -> str:
     """Add one CMB segment from a boolean [k, j, i] mask on the reference grid; returns the segment id."""
-    import slicer
-
     seg_id = seg_node.GetSegmentation().AddEmptySegment(segment_name(rec.cmb_id))
     _set_segment_mask(seg_node, seg_id, mask, reference_volume)
     _write_segment(seg_node.GetSegmentation().GetSegment(seg_id), rec)

@@ -8,8 +8,9 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 DEFAULT_SEGMENTER = "CMBQuantLib.inference:create_segmenter"  # factory(model=..., device=...) -> Segmenter
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, PermissionError)
