@@ -130,6 +130,8 @@ def test_added_cmb_near_a_missed_dark_blob_gets_its_true_centroid(tmp_path):
     assert np.linalg.norm(rec.ras - [truth.r, truth.a, truth.s]) < 0.6
     assert rec.diameter_eq_mm == pytest.approx(truth.diameter_mm, abs=1.0)
     assert s.current.cmb_id == rec.cmb_id
+    assert np.allclose(phantom().geometry.ijk_to_ras_points([rec.i, rec.j, rec.k])[0], rec.ras)
+    assert rec.intensity_min < 0.3  # measured on the SWI: a dark blob
     # persisted: log line with voxels, csv row, and a segment whose exported label sits on the true CMB
     add = log_lines(case)[-1]
     assert add["action"] == "add" and add["cmb_id"] == rec.cmb_id and len(add["voxels"]) == rec.n_voxels
