@@ -172,3 +172,27 @@ def test_batch_and_merge_commands(tmp_path, capsys):
     assert cli(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "o4"), "--shard", "3/2"], segmenter=seg) == 2
     assert cli(["merge", str(tmp_path / "nowhere")]) == 2
     assert os.listdir(tmp_path / "out")
+
+
+class NothingFoundSegmenter:
+    def segment(self, image, geometry):
+        return np.zeros(image.shape, np.uint8)
+
+
+def test_a_case_without_candidates_is_complete_and_a_reader_can_still_add_one(tmp_path):
+    rng = np.random.default_rng(0)
+    write_image((0.6 + 0.02 * rng.standard_normal(SMALL_GEOMETRY.shape)).astype(np.float32), SMALL_GEOMETRY,
+                tmp_path / "in" / "clean.nii.gz")
+    report = run_batch(tmp_path / "in", tmp_path / "out", NothingFoundSegmenter())
+    assert report.done == ["clean"]
+    _, rows = read_cohort(report.cohort)
+    assert (rows[0]["total_definite"], rows[0]["review_complete"], rows[0]["model"]) == ("0", "1",
+                                                                                          "NothingFoundSegmenter")
+    s = ReviewSession.open(tmp_path / "out" / "clean", "alice")
+    assert s.current is None and s.next() is None and s.progress() == (0, 0)
+    with pytest.raises(ValueError, match="no CMB selected"):
+        s.accept()
+    rec = s.add_at([0.0, 0.0, 0.0], method="sphere", diameter_mm=3.0)
+    assert rec.cmb_id == 1 and s.progress() == (1, 1)
+    _, rows = read_cohort(merge(tmp_path / "out"))
+    assert (rows[0]["total_definite"], rows[0]["unassigned_definite"], rows[0]["reviewers"]) == ("1", "1", "alice")
