@@ -99,3 +99,16 @@ def test_log_wins_over_stale_segment_tags(tmp_path):
     s2 = ReviewSession.open(case, "erin")
     assert s2.record(target).status == "possible" and s2.record(target).reason == ""
     assert os.path.getsize(case / "cmbs.csv") > 0
+
+
+def test_a_second_session_writing_the_same_case_is_detected_before_it_can_clash(tmp_path):
+    case = fresh_case(tmp_path)
+    slicer_side = ReviewSession.open(case, "ann", auto_advance=False)
+    cli_side = ReviewSession.open(case, "ben", auto_advance=False)
+    first = slicer_side.queue[0]
+    cli_side.decide("rejected", reason="other", cmb_id=first)
+    with pytest.raises(CaseFolderError, match=r"review\.jsonl: changed by another session.*Reopen the case"):
+        slicer_side.accept()
+    reopened = ReviewSession.open(case, "ann")
+    assert reopened.record(first).status == "rejected"
+    assert len((case / "review.jsonl").read_text().splitlines()) == 1

@@ -227,6 +227,7 @@ class ReviewSession:
         self.annotate = annotate  # e.g. regions: fills region/lobe/side of a CMB the reader adds
         self.log_path = case.folder / REVIEW_LOG
         entries, self.warnings = read_log(case.folder, repair=True)
+        self._log_size = self._current_log_size()
         from .segments import read_records
 
         tag_records = read_records(case.seg_node)
@@ -404,7 +405,11 @@ class ReviewSession:
         entry.update(effect)
         if target_seq is not None:
             entry["target_seq"] = target_seq
+        if self._current_log_size() != self._log_size:
+            raise CaseFolderError(f"{self.log_path}: changed by another session (Slicer, web or command line) since "
+                                  "this case was opened here. Reopen the case to continue; no decision was lost.")
         append_line_durable(self.log_path, json.dumps(entry, separators=(",", ":")))  # 1. the log: truth
+        self._log_size = self._current_log_size()
         before = {r.cmb_id: r.to_row() for r in self._state.records.values()}  # copies: effects mutate records
         apply_effect(self._state, entry)  # 2. memory, scene, files
         self._state.last_seq = entry["seq"]
@@ -419,6 +424,9 @@ class ReviewSession:
         if action in ("undo", "redo") and cmb_id in self._state.records:
             self._current = cmb_id
         return self._state.records.get(cmb_id, cmb_id)
+
+    def _current_log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def _segment_voxels(self, seg_id: str | None) -> np.ndarray:
         import slicer
