@@ -84,7 +84,8 @@ def test_next_and_previous_skip_decided_ones_and_wrap(tmp_path):
 
 def test_undo_and_redo_restore_every_decision_and_are_logged(tmp_path):
     case = fresh_case(tmp_path)
-    s = ReviewSession.open(case, "bob")
+    seen = []
+    s = ReviewSession.open(case, "bob", on_change=lambda action, cmb_id: seen.append((action, cmb_id)))
     a, b = s.queue[:2]
     s.accept()
     s.reject("calcification")
@@ -95,6 +96,7 @@ def test_undo_and_redo_restore_every_decision_and_are_logged(tmp_path):
     assert s.redo().cmb_id == a and s.record(a).status == "definite"
     s.decide("possible", cmb_id=a)  # a new decision clears the redo stack
     assert not s.can_redo and s.redo() is None
+    assert seen == [("decide", a), ("decide", b), ("undo", b), ("undo", a), ("redo", a), ("decide", a)]
     actions = [(x["action"], x["cmb_id"], x["new_status"]) for x in log_lines(case)]
     assert actions == [("decide", a, "definite"), ("decide", b, "rejected"), ("undo", b, "pending"),
                        ("undo", a, "pending"), ("redo", a, "definite"), ("decide", a, "possible")]

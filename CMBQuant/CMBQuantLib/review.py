@@ -215,7 +215,8 @@ class ReviewSession:
 
     def __init__(self, case: OpenCase, reviewer: str, order: str = "confidence", skip_decided: bool = True,
                  auto_advance: bool = True, clock: Callable[[], str] = utc_now,
-                 annotate: Callable[[CMBRecord], CMBRecord] | None = None):
+                 annotate: Callable[[CMBRecord], CMBRecord] | None = None,
+                 on_change: Callable[[str, int], None] | None = None):
         if not reviewer or not reviewer.strip():
             raise ValueError("a reviewer name is required: every decision records who made it")
         self.case = case
@@ -225,6 +226,7 @@ class ReviewSession:
         self.auto_advance = auto_advance
         self.clock = clock
         self.annotate = annotate  # e.g. regions: fills region/lobe/side of a CMB the reader adds
+        self.on_change = on_change  # (action, cmb_id) after each saved change: the UI refreshes from here
         self.log_path = case.folder / REVIEW_LOG
         entries, self.warnings = read_log(case.folder, repair=True)
         self._log_size = self._current_log_size()
@@ -423,6 +425,8 @@ class ReviewSession:
         self._sync_scene(before)
         if action in ("undo", "redo") and cmb_id in self._state.records:
             self._current = cmb_id
+        if self.on_change is not None:
+            self.on_change(action, int(cmb_id))
         return self._state.records.get(cmb_id, cmb_id)
 
     def _current_log_size(self) -> int:
