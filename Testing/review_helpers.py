@@ -98,7 +98,11 @@ def fresh_case(tmp_path: Path, drop: tuple[int, ...] = (), confidence: tuple[tup
 
     key = (drop, confidence)
     if key not in _TEMPLATES:
-        _TEMPLATES[key] = phantom_case(Path(tempfile.mkdtemp(prefix="cmbq-review-")), drop, dict(confidence))
+        import atexit
+
+        work = Path(tempfile.mkdtemp(prefix="cmbq-review-"))
+        atexit.register(shutil.rmtree, work, True)
+        _TEMPLATES[key] = phantom_case(work, drop, dict(confidence))
     dest = tmp_path / "case01"
     shutil.copytree(_TEMPLATES[key], dest)
     return dest
