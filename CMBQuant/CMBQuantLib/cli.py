@@ -15,11 +15,24 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("CMBQuantLib.demo", "run the main job on a built-in phantom: CMBs to a segmentation, CSV and PNG"),
     "phantom": ("CMBQuantLib.phantom_cli", "synthesise an SWI-like phantom with known CMBs"),
     "evaluate": ("CMBQuantStatsLib.evaluate", "score predicted CMB maps against reference labels (VALDO-style)"),
+    "review": ("CMBQuantLib.subcommands", "list a case's CMBs and record review decisions from a script"),
+    "export-nnunet": ("CMBQuantLib.subcommands", "reviewed case folders -> nnU-Net v2 raw dataset (training labels)"),
+    "batch": ("CMBQuantLib.subcommands", "folder/BIDS of SWI -> per-case folders awaiting review + cohort.csv"),
+    "merge": ("CMBQuantLib.subcommands", "build cohort.csv from case folders (after sharded batches)"),
 }
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
+
+
+def _entry(name: str, module: str):
+    """(add_arguments, run) of a subcommand: a module's own pair, or its row in the module's SUBCOMMANDS table."""
+    mod = importlib.import_module(module)
+    table = getattr(mod, "SUBCOMMANDS", None)
+    if isinstance(table, dict) and name in table:
+        return table[name][0], table[name][1]
+    return mod.add_arguments, mod.run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        add, _ = _entry(name, module)
         p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
+        add(p)
     return parser
 
 
@@ -41,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        return int(_entry(args.command, args._module)[1](args) or 0)
     except (CLIError, ValueError, FileNotFoundError, OSError) as exc:
         print(f"cmbquant {args.command}: error: {exc}", file=sys.stderr)
         return 2
