@@ -1,0 +1,81 @@
+"""``cmbquant review-web FOLDER``: serve the browser review of a batch output folder (or one case folder).
+
+Bound to 127.0.0.1 unless ``--host`` says otherwise: the page shows patient images and writes decisions without
+any login, so exposing it to a network is an explicit, warned choice.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("folder", type=Path,
+                        help="output folder of `cmbquant batch` (one subfolder per case) or one case folder")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free)")
+    parser.add_argument("--host", default=LOOPBACK,
+                        help=f"interface to bind (default {LOOPBACK}: this computer only). Any other value exposes "
+                             "the images and the review, without a login, to that network")
+    parser.add_argument("--reviewer", default="",
+                        help="your name, recorded with every decision (else asked for in the page)")
+    parser.add_argument("--fov", type=float, default=None, help="field of view in mm when jumping to a CMB")
+    return parser
+
+
+def host_warning(host: str) -> str | None:
+    """The warning printed when binding anywhere but loopback (None for loopback)."""
+    if host in (LOOPBACK, "localhost", "::1"):
+        return None
+    return (f"WARNING: serving on {host}: anyone who can reach this address can see the images and change the "
+            "review, with no login. Use the default (--host 127.0.0.1) and an SSH tunnel unless this network is "
+            "trusted.")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server; returns a process exit code (2 with one message for a bad folder)."""
+    from ..case import CaseFolderError
+
+    warning = host_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    try:
+        server = create_server(args.folder, args.reviewer, args.fov)
+    except CaseFolderError as exc:
+        print(f"cmbquant review-web: {exc}", file=sys.stderr)
+        return 2
+    print(f"CMBQuant review: http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/",
+          flush=True)
+    argv, sys.argv = sys.argv, sys.argv[:1]  # trame parses sys.argv itself: give it none of ours
+    try:
+        server.start(host=args.host, port=args.port, open_browser=False, show_connection_info=False, timeout=0)
+    finally:
+        sys.argv = argv
+    return 0
+
+
+def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None):
+    """A trame server with the review page on ``folder`` (no socket yet; ``start`` binds it)."""
+    from trame.app import get_server
+
+    from ..navigation import DEFAULT_FOV_MM
+    from .controller import ReviewController
+    from .page import ReviewPage
+
+    controller = ReviewController(folder, reviewer, fov_mm or DEFAULT_FOV_MM)
+    server = get_server("cmbquant-review", client_type="vue3")
+    server.state.trame__title = "CMBQuant review"
+    server.context.review_page = ReviewPage(server, controller)
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_arguments(argparse.ArgumentParser(prog="cmbquant review-web", description=__doc__.split("\n")[0]))
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
