@@ -15,7 +15,8 @@ import pytest
 
 from web_harness import CHROMIUM, browser_page, frame_number, open_page, review_server, wait_frame_after
 
-pytestmark = pytest.mark.browser
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                    reason=f"{CHROMIUM} (Debian chromium) is not installed")
 
 REVIEWER = "e2e-reviewer"
 VIEW = 512
@@ -95,7 +96,8 @@ def worklist(tmp_path_factory) -> Path:
     return cases
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} (Debian chromium) is not installed")
+@pytest.mark.browser
+@needs_chromium
 def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
     from CMBQuantLib.segments import STATUS_COLOURS
 
@@ -193,3 +195,56 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
 
     # the other case of the worklist is untouched
     assert not (worklist / "case02" / "review.jsonl").exists()
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Path) -> None:
+    """Without --reviewer nothing can be decided until the page is given a name; another case opens from the list."""
+    with review_server(worklist, None, tmp_path / "server.log") as url, browser_page() as page:
+        open_page(page, url)
+        assert "name" in page.inner_text("#message").lower()
+        page.keyboard.press("a")
+        page.wait_for_timeout(500)
+        assert page.locator("#cmb-table tbody tr").count() == 0
+        page.click("#case-select", force=True)  # vuetify lays its field over the input
+        page.locator(".v-overlay .v-list-item", has_text="case02").click()
+        page.wait_for_function("() => document.querySelector('header').innerText.includes('case02')")
+        page.fill("#reviewer", "second-reader")
+        n = frame_number(page)
+        page.press("#reviewer", "Enter")
+        wait_frame_after(page, n)
+        assert page.locator("#cmb-table tbody tr").count() > 0
+        page.locator("#message").click()
+        first = _current(page)
+        _press(page, "s")
+    log = [json.loads(x) for x in (worklist / "case02" / "review.jsonl").read_text().splitlines()]
+    assert [(e["reviewer"], e["cmb_id"], e["new_status"]) for e in log] == [("second-reader", first, "possible")]
+
+
+def test_slicer_and_web_share_the_case_and_lose_nothing(worklist: Path) -> None:
+    """A decision made in Slicer (a ReviewSession on another scene) while the web has the case open is picked up
+    before the web decides anything, and both decisions end up in the files."""
+    from CMBQuantLib.review import ReviewSession, effective_records
+    from CMBQuantLib.web.controller import ReviewController
+
+    case = worklist / "case02"
+    web = ReviewController(worklist, "web-reader")
+    web.open_case("case02")
+    pending = [r.cmb_id for r in web.session.records() if r.status == "pending"]
+    slicer_id, web_id = pending[0], pending[1]
+    desktop = ReviewSession.open(case, "slicer-reader")  # "Slicer": its own scene
+    desktop.decide("rejected", reason="iron", cmb_id=slicer_id)
+    web.select(web_id)  # the web notices the new log line and reloads first
+    assert "changed on disk" in web.message
+    assert web.session.record(slicer_id).status == "rejected"
+    web.select(web_id)
+    assert web.key("a") and web.session.record(web_id).status == "definite"
+    final = {r.cmb_id: r for r in effective_records(case)}
+    assert final[slicer_id].status == "rejected" and final[slicer_id].reason == "iron"
+    assert final[web_id].status == "definite"
+    log = [json.loads(x) for x in (case / "review.jsonl").read_text().splitlines()]
+    assert [e["seq"] for e in log] == list(range(1, len(log) + 1))  # one history, no duplicated sequence numbers
+    rows = _csv(case)
+    assert rows[slicer_id]["status"] == "rejected" and rows[web_id]["status"] == "definite"
+    web.close_case()

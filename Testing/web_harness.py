@@ -30,13 +30,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def review_server(folder: Path, reviewer: str, log_path: Path, timeout_s: float = 120.0) -> Iterator[str]:
+def review_server(folder: Path, reviewer: str | None, log_path: Path, timeout_s: float = 120.0,
+                  extra_args: tuple[str, ...] = ()) -> Iterator[str]:
     """Yields the page URL; the server (its whole process group) is stopped on exit, even on failure."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "CMBQuant") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "CMBQuantLib.web.serve", str(folder), "--port", str(port),
-                             "--reviewer", reviewer], env=env, stdout=log, stderr=subprocess.STDOUT,
+    cmd = [sys.executable, "-m", "CMBQuantLib.web.serve", str(folder), "--port", str(port), *extra_args]
+    if reviewer is not None:
+        cmd += ["--reviewer", reviewer]
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     url = f"http://{HOST}:{port}/"
     try:

@@ -71,11 +71,12 @@ class ReviewController:
     """Worklist + current case + view for one server; single-threaded (trame's event loop)."""
 
     def __init__(self, root: str | Path, reviewer: str = "", fov_mm: float = DEFAULT_FOV_MM,
-                 size: tuple[int, int] = (512, 512)):
+                 size: tuple[int, int] = (512, 512), image_format: str = "jpeg"):
         self.root = Path(root)
         self.cases: list[CaseEntry] = list_cases(self.root)
         self.reviewer = reviewer.strip()
         self.fov_mm = fov_mm
+        self.image_format = image_format
         self.app, self.ctx = slicer_app_context()
         self.viewport = SliceViewport(self.ctx.scene, self.ctx.app_logic, "Red", size)
         self.keys = KeyDispatcher()
@@ -83,6 +84,7 @@ class ReviewController:
         self.case_id = ""
         self.message = ""
         self.frame_number = 0
+        self._seen_log = (0, 0)  # (size, mtime) of review.jsonl after our last write
 
     # -- cases -----------------------------------------------------------------------------------------------
     def set_reviewer(self, name: str) -> None:
@@ -114,15 +116,42 @@ class ReviewController:
             return
         self.viewport.show(self.session.case.volume_node)
         self.message = "; ".join(self.session.warnings)
+        self._seen_log = self._log_stamp()
         self.centre()
 
     def close_case(self) -> None:
         if self.session is not None:
             self.viewport.show(None)
             for node in (self.session.case.seg_node, self.session.case.volume_node):
+                extra = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
+                extra.append(node.GetStorageNode())
                 self.ctx.scene.RemoveNode(node)
+                for other in extra:
+                    if other is not None and self.ctx.scene.IsNodePresent(other):
+                        self.ctx.scene.RemoveNode(other)
         self.session = None
         self.keys.awaiting_reason = False
+
+    def _log_stamp(self) -> tuple[int, int]:
+        try:
+            st = self.session.log_path.stat()
+            return st.st_size, st.st_mtime_ns
+        except (AttributeError, OSError):
+            return 0, 0
+
+    def reload_if_changed(self) -> bool:
+        """Reopen the case when its log changed behind our back (Slicer or another server decided meanwhile), so
+        we never decide on a stale state; the reopened session replays everything."""
+        if self.session is None or self._log_stamp() == self._seen_log:
+            return False
+        current = self.session.current
+        self.open_case(self.case_id)
+        if self.session is not None and current is not None and current.cmb_id in {r.cmb_id for r in
+                                                                                   self.session.records()}:
+            self.session.goto(current.cmb_id)
+            self.centre()
+        self.message = "The case changed on disk (Slicer or another reviewer): reloaded. " + self.message
+        return True
 
     def refresh_worklist(self) -> None:
         self.cases = list_cases(self.root)
@@ -134,6 +163,8 @@ class ReviewController:
         return command is not None and self.run(command)
 
     def run(self, command: Command) -> bool:
+        if self.reload_if_changed():
+            return True  # the reader sees the new state before deciding anything on it
         s = self.session
         if s is None:
             self.message = self.message or "Open a case first."
@@ -168,12 +199,14 @@ class ReviewController:
         except REVIEW_ERRORS as exc:
             self.message = str(exc)
             return False
+        finally:
+            self._seen_log = self._log_stamp()
         self.centre()
         return True
 
     def select(self, cmb_id: int) -> None:
         """Jump-to from the table."""
-        if self.session is None:
+        if self.session is None or self.reload_if_changed():
             return
         try:
             self.session.goto(int(cmb_id))
@@ -184,7 +217,7 @@ class ReviewController:
 
     def add_at_pixel(self, px: float, py: float) -> None:
         """Click-to-add: the page pixel -> RAS on the current slice -> ``ReviewSession.add_at``."""
-        if self.session is None:
+        if self.session is None or self.reload_if_changed():
             return
         ras = self.viewport.pixel_to_ras(px, py)
         try:
@@ -193,6 +226,7 @@ class ReviewController:
             self.message = f"Could not add a CMB there: {exc}"
             return
         sync_segments(self.session)
+        self._seen_log = self._log_stamp()
         self.message = f"Added CMB {rec.cmb_id} ({rec.diameter_eq_mm:.1f} mm) at R {ras[0]:.1f} A {ras[1]:.1f} S {ras[2]:.1f}"
         self.centre()
 
@@ -208,7 +242,8 @@ class ReviewController:
     def render(self) -> Frame:
         self.frame_number += 1
         rec = self.session.current if self.session is not None else None
-        return Frame(self.frame_number, rec.cmb_id if rec is not None else None, self.viewport.png_data_url())
+        return Frame(self.frame_number, rec.cmb_id if rec is not None else None,
+                     self.viewport.data_url(self.image_format))
 
     def rows(self) -> list[dict[str, Any]]:
         if self.session is None:

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--reviewer", default="",
                         help="your name, recorded with every decision (else asked for in the page)")
     parser.add_argument("--fov", type=float, default=None, help="field of view in mm when jumping to a CMB")
+    parser.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg",
+                        help="how view frames travel to the page (jpeg: fast; png: exact colours)")
     return parser
 
 
@@ -39,25 +41,28 @@ def run(args: argparse.Namespace) -> int:
     """Start the server; returns a process exit code (2 with one message for a bad folder)."""
     from ..case import CaseFolderError
 
-    warning = host_warning(args.host)
+    host = getattr(args, "host", LOOPBACK) or LOOPBACK
+    port = getattr(args, "port", DEFAULT_PORT)
+    warning = host_warning(host)
     if warning:
         print(warning, file=sys.stderr, flush=True)
     try:
-        server = create_server(args.folder, args.reviewer, args.fov)
+        server = create_server(args.folder, getattr(args, "reviewer", "") or "", getattr(args, "fov", None),
+                               getattr(args, "image_format", "jpeg"))
     except CaseFolderError as exc:
         print(f"cmbquant review-web: {exc}", file=sys.stderr)
         return 2
-    print(f"CMBQuant review: http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/",
+    print(f"CMBQuant review: http://{'[' + host + ']' if ':' in host else host}:{port}/",
           flush=True)
     argv, sys.argv = sys.argv, sys.argv[:1]  # trame parses sys.argv itself: give it none of ours
     try:
-        server.start(host=args.host, port=args.port, open_browser=False, show_connection_info=False, timeout=0)
+        server.start(host=host, port=port, open_browser=False, show_connection_info=False, timeout=0)
     finally:
         sys.argv = argv
     return 0
 
 
-def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None):
+def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None, image_format: str = "jpeg"):
     """A trame server with the review page on ``folder`` (no socket yet; ``start`` binds it)."""
     from trame.app import get_server
 
@@ -65,7 +70,7 @@ def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None)
     from .controller import ReviewController
     from .page import ReviewPage
 
-    controller = ReviewController(folder, reviewer, fov_mm or DEFAULT_FOV_MM)
+    controller = ReviewController(folder, reviewer, fov_mm or DEFAULT_FOV_MM, image_format=image_format)
     server = get_server("cmbquant-review", client_type="vue3")
     server.state.trame__title = "CMBQuant review"
     server.context.review_page = ReviewPage(server, controller)

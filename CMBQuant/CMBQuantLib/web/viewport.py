@@ -1,5 +1,5 @@
 """One slice view rendered off screen by trame-slicer's ``SliceView`` (Slicer's own displayable managers), shipped
-to the page as a PNG, and the page-pixel -> RAS mapping that click-to-add needs.
+to the page as a JPEG/PNG data URL, and the page-pixel -> RAS mapping that click-to-add needs.
 
 We ship whole frames ourselves (not trame-rca's stream) so a frame carries the id of the CMB it shows: the page,
 the tests and the latency benchmark can tell exactly when the view for a CMB has arrived.
@@ -46,6 +46,7 @@ class SliceViewport:
         self.view = SliceView(scene, app_logic, name, scheduled_render_strategy=NoScheduleRendering())
         self.view.set_orientation(ORIENTATIONS.get(name, "Axial"))
         self.size = size
+        self.view.render_window().SetMultiSamples(0)  # like Slicer's slice views: crisp voxels, 2x faster here
         self.view.render_window().SetSize(*size)
         self.view.render_window().Render()
         self.view._update_slice_size()  # trame-slicer sizes the slice node on the interactor's resize event only
@@ -87,10 +88,14 @@ class SliceViewport:
         pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(h, w, -1)
         return np.ascontiguousarray(pixels[::-1, :, :3])
 
-    def png_data_url(self) -> str:
-        """The frame as a ``data:`` URL (lossless: the status colours arrive exactly)."""
+    def data_url(self, image_format: str = "jpeg") -> str:
+        """The frame as a ``data:`` URL. JPEG (quality 92, no chroma subsampling, so thin coloured outlines keep
+        their colour) encodes ~10x faster and ships ~4x smaller than PNG; ``png`` is exact."""
         from PIL import Image
 
         buf = io.BytesIO()
-        Image.fromarray(self.frame()).save(buf, format="PNG", compress_level=1)
-        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        if image_format == "png":
+            Image.fromarray(self.frame()).save(buf, format="PNG", compress_level=1)
+        else:
+            Image.fromarray(self.frame()).save(buf, format="JPEG", quality=92, subsampling=0)
+        return f"data:image/{image_format};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
