@@ -9,7 +9,3 @@ for sub in ("CMBQuant", "CMBQuantStats"):
         sys.path.insert(0, p)
 
 SHARED = ROOT.parent / "shared"
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "browser: drives a real headless Chromium (/usr/bin/chromium) against a server")

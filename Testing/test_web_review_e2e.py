@@ -12,8 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from web_harness import CHROMIUM, browser_page, frame_number, open_page, review_server, wait_frame_after
+from web_harness import (
+    CHROMIUM,
+    browser_page,
+    frame_number,
+    open_page,
+    review_server,
+    wait_frame_after,
+)
 
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                     reason=f"{CHROMIUM} (Debian chromium) is not installed")

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from CMBQuantLib.keymap import DEFAULT_KEYMAP, REJECT_REASON_KEYS, normalise
 from CMBQuantLib.web.keys import KeyDispatcher, browser_keys, sequence
 

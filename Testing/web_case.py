@@ -5,6 +5,7 @@ Written through ``batch.process_case`` so the folder is exactly what ``cmbquant 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -12,7 +13,7 @@ import numpy as np
 class _TruthSegmenter:
     """A segmenter that returns the phantom's own CMB mask: the case then has exactly the phantom's CMBs."""
 
-    model_info = {"name": "phantom-truth"}
+    model_info: ClassVar[dict[str, str]] = {"name": "phantom-truth"}
 
     def __init__(self, labels: np.ndarray):
         self.labels = labels

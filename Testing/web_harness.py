@@ -13,8 +13,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -35,7 +35,7 @@ def review_server(folder: Path, reviewer: str | None, log_path: Path, timeout_s:
     """Yields the page URL; the server (its whole process group) is stopped on exit, even on failure."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "CMBQuant") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115 - closed in the finally below, after the server is gone
     cmd = [sys.executable, "-m", "CMBQuantLib.web.serve", str(folder), "--port", str(port), *extra_args]
     if reviewer is not None:
         cmd += ["--reviewer", reviewer]

@@ -21,7 +21,13 @@ TARGET_MS = 300.0
 
 def main(argv: list[str] | None = None) -> int:
     from web_case import make_worklist
-    from web_harness import browser_page, frame_number, open_page, review_server, wait_frame_after
+    from web_harness import (
+        browser_page,
+        frame_number,
+        open_page,
+        review_server,
+        wait_frame_after,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--presses", type=int, default=10)

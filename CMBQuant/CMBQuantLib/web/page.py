@@ -55,7 +55,6 @@ class ReviewPage:
         self.server = server
         self.state = server.state
         self.controller = controller
-        self._opening = False
         for name, fn in (("cmb_key", self.on_key), ("select", self.on_select), ("view_click", self.on_click),
                          ("view_wheel", self.on_wheel), ("set_reviewer", self.on_reviewer)):
             server.trigger(name)(fn)
@@ -73,11 +72,7 @@ class ReviewPage:
         """Push the snapshot and a fresh frame; ``frame``/``frame_cmb`` tell the page (and tests) what arrived."""
         snap = self.controller.snapshot()
         frame = self.controller.render()
-        self._opening = True
-        try:
-            self.state.update({**snap, "view_src": frame.data_url, "frame": frame.number, "frame_cmb": frame.cmb_id})
-        finally:
-            self._opening = False
+        self.state.update({**snap, "view_src": frame.data_url, "frame": frame.number, "frame_cmb": frame.cmb_id})
 
     # -- page -> server ----------------------------------------------------------------------------------------
     def on_key(self, key: str, ctrl: bool = False, shift: bool = False, alt: bool = False) -> None:
@@ -107,7 +102,7 @@ class ReviewPage:
         self.publish()
 
     def on_case(self, case_id: str | None = None, **_: Any) -> None:
-        if self._opening or not case_id or case_id == self.controller.case_id and self.controller.session:
+        if not case_id or (case_id == self.controller.case_id and self.controller.session is not None):
             return
         self.controller.open_case(case_id)
         self.publish()
@@ -138,8 +133,8 @@ class ReviewPage:
                                  style=f"width: {w}px; height: {h}px; display: block; background: #000;"
                                        " cursor: crosshair;",
                                  raw_attrs=[':data-frame="frame"', ':data-cmb="frame_cmb"',
-                                            '@click="trigger(\'view_click\', [$event.offsetX, $event.offsetY, '
-                                            '$event.target.clientWidth, $event.target.clientHeight])"',
+                                            ('@click="trigger(\'view_click\', [$event.offsetX, $event.offsetY, '
+                                             '$event.target.clientWidth, $event.target.clientHeight])"'),
                                             '@wheel.prevent="trigger(\'view_wheel\', [Math.sign($event.deltaY)])"'])
                         with html.Div(classes="d-flex align-center mt-2", style="gap: 8px"):
                             v3.VBtn("Add missed CMB: click it", id="add-mode", size="small",
@@ -163,10 +158,10 @@ class ReviewPage:
                                                     '@click="trigger(\'select\', [row.cmb_id])"'],
                                          style="cursor: pointer"):
                                 html.Td("{{ row.cmb_id }}{{ row.added ? ' +' : '' }}")
-                                with html.Td():
-                                    html.Span(raw_attrs=[':style="{ display: \'inline-block\', width: \'10px\', '
-                                                         'height: \'10px\', background: row.colour, '
-                                                         'marginRight: \'6px\' }"'])
+                                with html.Td(style="white-space: nowrap"):
+                                    html.Span(raw_attrs=[(':style="{ display: \'inline-block\', width: \'10px\', '
+                                                          'height: \'10px\', background: row.colour, '
+                                                          'marginRight: \'6px\' }"')])
                                     html.Span("{{ row.status }}{{ row.reason ? ' (' + row.reason + ')' : '' }}")
                                 html.Td("{{ row.region }}{{ row.lobe ? ' / ' + row.lobe : '' }}")
                                 html.Td("{{ row.diameter }}")
