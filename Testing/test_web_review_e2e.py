@@ -207,7 +207,10 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
 @needs_chromium
 def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Path) -> None:
     """Without --reviewer nothing can be decided until the page is given a name; another case opens from the list."""
-    with review_server(worklist, None, tmp_path / "server.log") as url, browser_page() as page:
+    from CMBQuantLib.segments import STATUS_COLOURS
+
+    server = review_server(worklist, None, tmp_path / "server.log", extra_args=("--views", "axial,coronal"))
+    with server as url, browser_page() as page:
         open_page(page, url)
         assert "name" in page.inner_text("#message").lower()
         page.keyboard.press("a")
@@ -223,6 +226,12 @@ def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Pa
         assert page.locator("#cmb-table tbody tr").count() > 0
         page.locator("#message").click()
         first = _current(page)
+        from PIL import Image  # the optional coronal view is centred on the CMB too
+
+        page.locator("#cmb-view-Green").screenshot(path=str(tmp_path / "coronal.png"))
+        coronal = np.array(Image.open(tmp_path / "coronal.png").convert("RGB"))
+        hits = _colour_pixels(coronal, STATUS_COLOURS["pending"])
+        assert len(hits) >= 5 and np.hypot(*(hits.mean(0) - 127.5)) < 15, len(hits)
         _press(page, "s")
     log = [json.loads(x) for x in (worklist / "case02" / "review.jsonl").read_text().splitlines()]
     assert [(e["reviewer"], e["cmb_id"], e["new_status"]) for e in log] == [("second-reader", first, "possible")]

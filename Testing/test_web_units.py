@@ -73,6 +73,9 @@ def test_serve_defaults_to_loopback_and_reports_a_bad_folder(tmp_path, capsys):
     assert args.host == "127.0.0.1" and args.reviewer == ""
     assert serve.host_warning("127.0.0.1") is None
     assert "WARNING" in serve.host_warning("0.0.0.0")
+    assert serve.view_names("coronal, axial,sagittal") == ("Red", "Green", "Yellow")
+    with pytest.raises(ValueError, match="axial, coronal, sagittal"):
+        serve.view_names("axial,3d")
     assert serve.run(args) == 2
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "cmbquant batch" in err

@@ -1,4 +1,4 @@
-"""The web review's logic without any trame: a worklist, one open ReviewSession, one slice viewport.
+"""The web review's logic without any trame: a worklist, one open ReviewSession, the slice viewports.
 
 Every action goes through ``ReviewSession`` (so each decision is on disk before the page hears of it) and then
 re-centres the view on the session's current CMB. The page only renders ``snapshot()``; tests drive this class
@@ -6,7 +6,7 @@ directly or through the browser.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +65,24 @@ class Frame:
     number: int
     cmb_id: int | None
     data_url: str
+    side: dict[str, str] = field(default_factory=dict)  # data URLs of the optional side views, by view name
 
 
 class ReviewController:
     """Worklist + current case + view for one server; single-threaded (trame's event loop)."""
 
     def __init__(self, root: str | Path, reviewer: str = "", fov_mm: float = DEFAULT_FOV_MM,
-                 size: tuple[int, int] = (512, 512), image_format: str = "jpeg"):
+                 size: tuple[int, int] = (512, 512), image_format: str = "jpeg", views: tuple[str, ...] = ("Red",),
+                 side_size: tuple[int, int] = (256, 256)):
         self.root = Path(root)
         self.cases: list[CaseEntry] = list_cases(self.root)
         self.reviewer = reviewer.strip()
         self.fov_mm = fov_mm
         self.image_format = image_format
         self.app, self.ctx = slicer_app_context()
-        self.viewport = SliceViewport(self.ctx.scene, self.ctx.app_logic, "Red", size)
+        self.viewport = SliceViewport(self.ctx.scene, self.ctx.app_logic, views[0], size)  # the main view
+        # optional smaller coronal/sagittal views: each costs one more render per key press
+        self.side_views = {n: SliceViewport(self.ctx.scene, self.ctx.app_logic, n, side_size) for n in views[1:]}
         self.keys = KeyDispatcher()
         self.session: Any = None  # ReviewSession of the open case
         self.case_id = ""
@@ -114,14 +118,16 @@ class ReviewController:
         except REVIEW_ERRORS as exc:
             self.message = str(exc)
             return
-        self.viewport.show(self.session.case.volume_node)
+        for view in self.viewports():
+            view.show(self.session.case.volume_node)
         self.message = "; ".join(self.session.warnings)
         self._seen_log = self._log_stamp()
         self.centre()
 
     def close_case(self) -> None:
         if self.session is not None:
-            self.viewport.show(None)
+            for view in self.viewports():
+                view.show(None)
             for node in (self.session.case.seg_node, self.session.case.volume_node):
                 extra = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
                 extra.append(node.GetStorageNode())
@@ -215,11 +221,17 @@ class ReviewController:
             return
         self.centre()
 
-    def add_at_pixel(self, px: float, py: float) -> None:
+    def viewports(self) -> list[SliceViewport]:
+        return [self.viewport, *self.side_views.values()]
+
+    def view_named(self, name: str | None) -> SliceViewport:
+        return self.side_views.get(name or "", self.viewport)
+
+    def add_at_pixel(self, px: float, py: float, view: str | None = None) -> None:
         """Click-to-add: the page pixel -> RAS on the current slice -> ``ReviewSession.add_at``."""
         if self.session is None or self.reload_if_changed():
             return
-        ras = self.viewport.pixel_to_ras(px, py)
+        ras = self.view_named(view).pixel_to_ras(px, py)
         try:
             rec = self.session.add_at(ras)
         except REVIEW_ERRORS as exc:
@@ -230,20 +242,22 @@ class ReviewController:
         self.message = f"Added CMB {rec.cmb_id} ({rec.diameter_eq_mm:.1f} mm) at R {ras[0]:.1f} A {ras[1]:.1f} S {ras[2]:.1f}"
         self.centre()
 
-    def scroll(self, steps: int) -> None:
-        self.viewport.scroll(int(steps))
+    def scroll(self, steps: int, view: str | None = None) -> None:
+        self.view_named(view).scroll(int(steps))
 
     def centre(self) -> None:
         rec = self.session.current if self.session is not None else None
         if rec is not None:
-            self.viewport.centre(rec.ras, self.fov_mm)
+            for view in self.viewports():
+                view.centre(rec.ras, self.fov_mm)
 
     # -- what the page shows -----------------------------------------------------------------------------------
     def render(self) -> Frame:
         self.frame_number += 1
         rec = self.session.current if self.session is not None else None
         return Frame(self.frame_number, rec.cmb_id if rec is not None else None,
-                     self.viewport.data_url(self.image_format))
+                     self.viewport.data_url(self.image_format),
+                     {n: v.data_url(self.image_format) for n, v in self.side_views.items()})
 
     def rows(self) -> list[dict[str, Any]]:
         if self.session is None:

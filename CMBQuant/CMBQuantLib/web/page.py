@@ -58,7 +58,7 @@ class ReviewPage:
         for name, fn in (("cmb_key", self.on_key), ("select", self.on_select), ("view_click", self.on_click),
                          ("view_wheel", self.on_wheel), ("set_reviewer", self.on_reviewer)):
             server.trigger(name)(fn)
-        self.state.update({"add_mode": False, "reviewer_input": controller.reviewer, "frame": 0, "frame_cmb": None,
+        self.state.update({"side_views": [], "add_mode": False, "reviewer_input": controller.reviewer, "frame": 0, "frame_cmb": None,
                            "view_src": "", "legend": key_legend()})
         self.state.change("case_id")(self.on_case)
         first = next((c for c in controller.cases if not c.error and c.decided < c.total), None) \
@@ -72,7 +72,9 @@ class ReviewPage:
         """Push the snapshot and a fresh frame; ``frame``/``frame_cmb`` tell the page (and tests) what arrived."""
         snap = self.controller.snapshot()
         frame = self.controller.render()
-        self.state.update({**snap, "view_src": frame.data_url, "frame": frame.number, "frame_cmb": frame.cmb_id})
+        side = [{"name": n, "src": src} for n, src in frame.side.items()]
+        self.state.update({**snap, "view_src": frame.data_url, "frame": frame.number, "frame_cmb": frame.cmb_id,
+                           "side_views": side})
 
     # -- page -> server ----------------------------------------------------------------------------------------
     def on_key(self, key: str, ctrl: bool = False, shift: bool = False, alt: bool = False) -> None:
@@ -83,16 +85,17 @@ class ReviewPage:
         self.controller.select(int(cmb_id))
         self.publish()
 
-    def on_click(self, x: float, y: float, width: float, height: float) -> None:
+    def on_click(self, x: float, y: float, width: float, height: float, view: str | None = None) -> None:
         if not self.state.add_mode:
             return
-        w, h = self.controller.viewport.size
+        w, h = self.controller.view_named(view).size
         self.state.add_mode = False
-        self.controller.add_at_pixel(float(x) * w / max(float(width), 1.0), float(y) * h / max(float(height), 1.0))
+        self.controller.add_at_pixel(float(x) * w / max(float(width), 1.0), float(y) * h / max(float(height), 1.0),
+                                     view)
         self.publish()
 
-    def on_wheel(self, direction: int) -> None:
-        self.controller.scroll(int(direction))
+    def on_wheel(self, direction: int, view: str | None = None) -> None:
+        self.controller.scroll(int(direction), view)
         self.publish()
 
     def on_reviewer(self, name: str) -> None:
@@ -145,6 +148,13 @@ class ReviewPage:
                                  style=f"max-width: {w}px; min-height: 1.5em")
                         with html.Ul(classes="mt-2 text-caption", style="list-style: none; padding: 0"):
                             html.Li("{{ line }}", v_for="line in legend", key="line")
+                    with html.Div(classes="d-flex flex-column", style="gap: 0px", v_if="side_views.length"):
+                        html.Img(v_for="v in side_views", key="v.name", draggable="false",
+                                 style="width: 256px; height: 256px; display: block; background: #000; cursor: crosshair;",
+                                 raw_attrs=[':src="v.src"', ':id="\'cmb-view-\' + v.name"',
+                                            ('@click="trigger(\'view_click\', [$event.offsetX, $event.offsetY, '
+                                             '$event.target.clientWidth, $event.target.clientHeight, v.name])"'),
+                                            '@wheel.prevent="trigger(\'view_wheel\', [Math.sign($event.deltaY), v.name])"'])
                     with v3.VTable(density="compact", id="cmb-table", style="min-width: 460px"):
                         with html.Thead():
                             with html.Tr():

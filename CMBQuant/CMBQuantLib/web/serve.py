@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--reviewer", default="",
                         help="your name, recorded with every decision (else asked for in the page)")
     parser.add_argument("--fov", type=float, default=None, help="field of view in mm when jumping to a CMB")
+    parser.add_argument("--views", default="axial",
+                        help="comma-separated views: axial (always first) plus optional coronal, sagittal; "
+                             "each extra view adds one render per key press")
     parser.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg",
                         help="how view frames travel to the page (jpeg: fast; png: exact colours)")
     return parser
@@ -47,9 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(warning, file=sys.stderr, flush=True)
     try:
+        views = view_names(getattr(args, "views", "axial"))
         server = create_server(args.folder, getattr(args, "reviewer", "") or "", getattr(args, "fov", None),
-                               getattr(args, "image_format", "jpeg"))
-    except CaseFolderError as exc:
+                               getattr(args, "image_format", "jpeg"), views)
+    except (CaseFolderError, ValueError) as exc:
         print(f"cmbquant review-web: {exc}", file=sys.stderr)
         return 2
     print(f"CMBQuant review: http://{'[' + host + ']' if ':' in host else host}:{port}/",
@@ -62,7 +66,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None, image_format: str = "jpeg"):
+def view_names(spec: str) -> tuple[str, ...]:
+    """``"axial,coronal"`` -> Slicer's view names ("Red", "Green"); axial is always there and first."""
+    names = {"axial": "Red", "sagittal": "Yellow", "coronal": "Green"}
+    asked = [v.strip().lower() for v in (spec or "axial").split(",") if v.strip()]
+    bad = [v for v in asked if v not in names]
+    if bad:
+        raise ValueError(f"--views: unknown view(s) {bad}; use axial, coronal, sagittal (e.g. --views axial,coronal)")
+    return tuple(dict.fromkeys(["Red"] + [names[v] for v in asked]))
+
+
+def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None, image_format: str = "jpeg",
+                  views: tuple[str, ...] = ("Red",)):
     """A trame server with the review page on ``folder`` (no socket yet; ``start`` binds it)."""
     from trame.app import get_server
 
@@ -70,7 +85,7 @@ def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None,
     from .controller import ReviewController
     from .page import ReviewPage
 
-    controller = ReviewController(folder, reviewer, fov_mm or DEFAULT_FOV_MM, image_format=image_format)
+    controller = ReviewController(folder, reviewer, fov_mm or DEFAULT_FOV_MM, image_format=image_format, views=views)
     server = get_server("cmbquant-review", client_type="vue3")
     server.state.trame__title = "CMBQuant review"
     server.context.review_page = ReviewPage(server, controller)
