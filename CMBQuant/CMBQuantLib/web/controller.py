@@ -97,7 +97,7 @@ class ReviewController:
         if name == self.reviewer:
             return
         self.reviewer = name
-        if self.case_id and name:
+        if self.case_id:  # reopen under the new name; an empty name closes the case until one is given
             self.open_case(self.case_id)
 
     def open_case(self, case_id: str) -> None:
