@@ -87,3 +87,19 @@ def test_trame_stays_inside_the_web_subpackage():
     lib = Path(__file__).resolve().parents[1] / "CMBQuant" / "CMBQuantLib"
     outside = [p for p in lib.rglob("*.py") if "web" not in p.relative_to(lib).parts and "trame" in p.read_text()]
     assert outside == []
+
+
+def test_busy_port_is_one_clear_message(tmp_path, capsys):
+    import socket
+
+    from CMBQuantLib.web import serve
+
+    (tmp_path / "c").mkdir()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = serve.add_arguments(argparse.ArgumentParser()).parse_args([str(tmp_path), "--port", str(port)])
+        assert serve.run(args) == 2
+    assert f"127.0.0.1:{port}" in capsys.readouterr().err
+    assert serve.usable_port("127.0.0.1", 0) > 0

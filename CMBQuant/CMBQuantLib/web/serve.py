@@ -40,12 +40,31 @@ def host_warning(host: str) -> str | None:
             "trusted.")
 
 
+def usable_port(host: str, port: int) -> int:
+    """``port`` if it can be bound on ``host`` (a free one for 0), so a busy port is one clear message, not a
+    traceback from deep inside the web server, and the printed address is the real one."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, int(port)))
+        return s.getsockname()[1]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Start the server; returns a process exit code (2 with one message for a bad folder)."""
+    """Start the server (blocks until stopped); returns an exit code: 2 with one message for a bad folder,
+    a bad option or a busy port."""
     from ..case import CaseFolderError
 
     host = getattr(args, "host", LOOPBACK) or LOOPBACK
     port = getattr(args, "port", DEFAULT_PORT)
+    try:
+        port = usable_port(host, port)
+    except OSError as exc:
+        print(f"cmbquant review-web: cannot listen on {host}:{port} ({exc.strerror or exc}). Pass another --port "
+              "(0 picks a free one), or stop the program using it.", file=sys.stderr)
+        return 2
     warning = host_warning(host)
     if warning:
         print(warning, file=sys.stderr, flush=True)
