@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,8 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
         assert page.locator(f"#cmb-row-{new_id}").count() == 1
         page.screenshot(path=str(tmp_path / "page.png"))
     print(f"screenshots in {tmp_path}")
+    with pytest.raises(OSError):  # the server is gone with its port: no orphan left behind
+        urllib.request.urlopen(url, timeout=2)
 
     # the files: what Slicer (and merge, and the cohort table) will read
     log = [json.loads(line) for line in (case / "review.jsonl").read_text().splitlines()]
@@ -233,6 +236,12 @@ def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Pa
         hits = _colour_pixels(coronal, STATUS_COLOURS["pending"])
         assert len(hits) >= 5 and np.hypot(*(hits.mean(0) - 127.5)) < 15, len(hits)
         _press(page, "s")
+        after = _current(page)
+        n = frame_number(page)
+        page.locator("#cmb-view").hover()
+        page.mouse.wheel(0, 120)  # the wheel moves the slice: a new frame, same CMB, nothing decided
+        wait_frame_after(page, n)
+        assert _current(page) == after
     log = [json.loads(x) for x in (worklist / "case02" / "review.jsonl").read_text().splitlines()]
     assert [(e["reviewer"], e["cmb_id"], e["new_status"]) for e in log] == [("second-reader", first, "possible")]
 
