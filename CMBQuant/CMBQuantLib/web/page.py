@@ -37,6 +37,7 @@ KEY_SCRIPT = """(function () {
 })();
 """
 
+VIEW_LABELS = {"Red": "axial", "Green": "coronal", "Yellow": "sagittal"}
 TABLE_COLUMNS = (("cmb_id", "CMB"), ("status", "Status"), ("region", "Region"), ("diameter", "Diameter (mm)"),
                  ("confidence", "Confidence"))
 
@@ -72,7 +73,7 @@ class ReviewPage:
         """Push the snapshot and a fresh frame; ``frame``/``frame_cmb`` tell the page (and tests) what arrived."""
         snap = self.controller.snapshot()
         frame = self.controller.render()
-        side = [{"name": n, "src": src} for n, src in frame.side.items()]
+        side = [{"name": n, "label": VIEW_LABELS.get(n, n), "src": src} for n, src in frame.side.items()]
         self.state.update({**snap, "view_src": frame.data_url, "frame": frame.number, "frame_cmb": frame.cmb_id,
                            "side_views": side})
 
@@ -151,7 +152,7 @@ class ReviewPage:
                     with html.Div(classes="d-flex flex-column", style="gap: 0px", v_if="side_views.length"):
                         html.Img(v_for="v in side_views", key="v.name", draggable="false",
                                  style="width: 256px; height: 256px; display: block; background: #000; cursor: crosshair;",
-                                 raw_attrs=[':src="v.src"', ':id="\'cmb-view-\' + v.name"',
+                                 raw_attrs=[':src="v.src"', ':id="\'cmb-view-\' + v.name"', ':title="v.label"', ':alt="v.label"',
                                             ('@click="trigger(\'view_click\', [$event.offsetX, $event.offsetY, '
                                              '$event.target.clientWidth, $event.target.clientHeight, v.name])"'),
                                             '@wheel.prevent="trigger(\'view_wheel\', [Math.sign($event.deltaY), v.name])"'])
