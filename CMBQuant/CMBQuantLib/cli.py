@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export-nnunet": ("CMBQuantLib.subcommands", "reviewed case folders -> nnU-Net v2 raw dataset (training labels)"),
     "batch": ("CMBQuantLib.subcommands", "folder/BIDS of SWI -> per-case folders awaiting review + cohort.csv"),
     "merge": ("CMBQuantLib.subcommands", "build cohort.csv from case folders (after sharded batches)"),
+    "review-web": ("CMBQuantLib.web.serve", "review cases in a web browser (bound to 127.0.0.1 by default)"),
 }
 
 
