@@ -339,10 +339,30 @@ class CMBQuantTest(ScriptedLoadableModuleTest):
         self.assertEqual(len(read_records(seg)), 5)
 
     def test_review_decision_is_persisted(self):
+        """A phantom case folder (ground-truth ORACLE segmenter), one decision, reopened: nothing lost."""
         import tempfile
+        from pathlib import Path
 
-        from CMBQuantLib.batch import process_case  # noqa: F401  (imports the whole review stack)
-        from CMBQuantLib.review import REASONS
+        from CMBQuantLib.batch import BatchInput, process_case
+        from CMBQuantLib.phantom import PhantomConfig, builtin_phantom
+        from CMBQuantLib.review import ReviewSession, effective_records
+        from CMBQuantLib.scene import slicer_context
+        from CMBQuantLib.volumes import write_image
 
-        self.assertIn("vessel", REASONS)
-        self.assertTrue(tempfile.gettempdir())
+        ph = builtin_phantom(seed=5, config=PhantomConfig(n_cmbs=4))
+
+        class OracleSegmenter:  # test-only: returns the phantom's own ground truth
+            model_info = {"name": "oracle-ground-truth"}
+
+            def segment(self, image, geometry):
+                return (ph.cmb_labels > 0).astype("float32") * 0.9
+
+        root = Path(tempfile.mkdtemp())
+        src = write_image(ph.image, ph.geometry, root / "in" / "p5.nii.gz")
+        folder = process_case(BatchInput("p5", src), root / "cases", OracleSegmenter())
+        session = ReviewSession.open(folder, "selftest", ctx=slicer_context())
+        first = session.current.cmb_id
+        session.reject("vessel")
+        statuses = {r.cmb_id: r.status for r in effective_records(folder)}
+        self.assertEqual(statuses[first], "rejected")
+        self.assertEqual(len(statuses), 4)
