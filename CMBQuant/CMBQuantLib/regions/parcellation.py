@@ -86,7 +86,7 @@ class RegionMap:
             if not self._inside(kji) or self.codes[kji] == 0:
                 kji, dist = self._nearest(p, v, snap_mm)
             if kji is None:
-                out.append(Assignment(UNASSIGNED, "", self._side_from_x(p) if self.sides is None else "", dist))
+                out.append(Assignment(UNASSIGNED, "", "", dist))
                 continue
             region, lobe = CODES[int(self.codes[kji])]
             out.append(Assignment(region, lobe, self._side(kji, p), dist))
