@@ -43,7 +43,7 @@ class RegistrationConfig:
     sampling: tuple[float, ...] = (0.1, 0.03)  # fraction of template voxels sampled per level
     seed: int = 7
     max_scale_change: float = 0.35  # singular values of the linear part within [1/(1+x), 1+x]
-    max_shear: float = 0.25  # largest off-diagonal of the rotation-free stretch
+    max_shear: float = 0.15  # largest normalised off-diagonal of the rotation-free stretch
     min_brain_in_head: float = 0.90  # fraction of the warped template brain (inside the FOV) on SWI head voxels
     min_brain_in_fov: float = 0.50  # fraction of the warped template brain inside the SWI field of view
     max_metric: float = -0.05  # Mattes MI is negative; values near 0 mean no shared information
