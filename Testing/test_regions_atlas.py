@@ -4,12 +4,22 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import SHARED
-
 from CMBQuantLib.regions import atlas as atlas_mod
-from CMBQuantLib.regions.atlas import (MARS_FILENAME, MARS_SHA256, MARS_URL, AtlasError, aparcaseg_path, cache_dir,
-                                       download_mars_atlas, load_aparcaseg_atlas, load_mars_atlas, load_region_atlas,
-                                       mars_atlas_path)
+from CMBQuantLib.regions.atlas import (
+    MARS_FILENAME,
+    MARS_SHA256,
+    MARS_URL,
+    AtlasError,
+    aparcaseg_path,
+    cache_dir,
+    download_mars_atlas,
+    load_aparcaseg_atlas,
+    load_mars_atlas,
+    load_region_atlas,
+    mars_atlas_path,
+    resolve_source,
+)
+from conftest import SHARED
 
 MARS_SRC = SHARED / "data" / "mars" / MARS_FILENAME
 needs_mars = pytest.mark.skipif(not MARS_SRC.is_file(), reason=f"shared MARS atlas not found at {MARS_SRC}")
@@ -121,3 +131,8 @@ def test_aparcaseg_region_map_landmarks():
     for p, want in LANDMARKS.items():
         a = rm.lookup([p])[0]
         assert (a.region, a.lobe, a.side) == want, p
+
+
+def test_auto_source(tmp_path):
+    assert resolve_source("mars") == "mars" and resolve_source("auto", tmp_path / "x.nii.gz") == "mars"
+    assert resolve_source("auto") == ("aparcaseg" if aparcaseg_path() else "mars")

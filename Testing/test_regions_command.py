@@ -3,7 +3,6 @@ import argparse
 import json
 
 import numpy as np
-
 from CMBQuantLib.candidates import CMBRecord, read_records_csv, write_records_csv
 from CMBQuantLib.regions.command import add_arguments, run
 from CMBQuantLib.volumes import Geometry, write_image
@@ -33,6 +32,7 @@ def test_run_with_parcellation(tmp_path, capsys):
     case = _case(tmp_path)
     args = _parser().parse_args([str(case / "swi.nii.gz"), str(case / "cmbs.csv"), "--parcellation",
                                  str(case / "seg.nii.gz")])
+    assert args.atlas_source == "auto" and args.juxtacortical_mm == 3.0 and args.snap_mm == 3.0
     assert run(args) == 0
     out = read_records_csv(case / "cmbs.csv")
     assert [(r.region, r.lobe, r.side) for r in out] == [("lobar", "frontal", "L"), ("lobar", "parietal", "R"),
@@ -47,7 +47,7 @@ def test_run_without_atlas_explains_how_to_get_it(tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("CMBQUANT_HOME", str(tmp_path / "empty"))
     case = _case(tmp_path)
     before = (case / "cmbs.csv").read_text()
-    assert run(_parser().parse_args([str(case / "swi.nii.gz"), str(case / "cmbs.csv")])) == 1
+    assert run(_parser().parse_args([str(case / "swi.nii.gz"), str(case / "cmbs.csv"), "--atlas-source", "mars"])) == 1
     err = capsys.readouterr().err
     assert "--download-atlas" in err and "--atlas PATH" in err
     assert (case / "cmbs.csv").read_text() == before and not (case / "counts.json").exists()

@@ -3,10 +3,14 @@ import json
 import re
 
 import pytest
-from conftest import ROOT
-
 from CMBQuantLib.candidates import CMBRecord
-from CMBQuantLib.regions.counts import count_case, count_columns, counts_document, write_counts_json
+from CMBQuantLib.regions.counts import (
+    count_case,
+    count_columns,
+    counts_document,
+    write_counts_json,
+)
+from conftest import ROOT
 
 
 def _rec(i, status, region, lobe="", side="L"):

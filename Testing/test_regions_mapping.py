@@ -1,6 +1,5 @@
 """The label -> MARS table: specific labels, the documented choices, user override and malformed tables."""
 import pytest
-
 from CMBQuantLib.regions.mapping import CODES, MappingError, load_mapping, lookup_label
 
 

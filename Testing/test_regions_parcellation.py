@@ -1,17 +1,27 @@
 """Path 1: region map from a label map (WM rules, snapping, unassigned, resampling) and accuracy on SynthSeg phantoms."""
 import numpy as np
 import pytest
-from conftest import SHARED
-from scipy import ndimage
-
 from CMBQuantLib.anatomy import builtin_head
 from CMBQuantLib.candidates import CMBRecord
-from CMBQuantLib.phantom import PARENCHYMA_EXCLUDED, PhantomConfig, _output_geometry, _place_cmbs, load_label_map
+from CMBQuantLib.phantom import (
+    PARENCHYMA_EXCLUDED,
+    PhantomConfig,
+    _output_geometry,
+    _place_cmbs,
+    load_label_map,
+)
 from CMBQuantLib.regions.assign import apply_region_map, assign_regions
 from CMBQuantLib.regions.mapping import CODE_OF
-from CMBQuantLib.regions.parcellation import (ParcellationError, RegionRules, check_overlap, region_map_from_labels,
-                                              resample_nearest)
+from CMBQuantLib.regions.parcellation import (
+    ParcellationError,
+    RegionRules,
+    check_overlap,
+    region_map_from_labels,
+    resample_nearest,
+)
 from CMBQuantLib.volumes import Geometry, write_image
+from conftest import SHARED
+from scipy import ndimage
 
 SYNTHSEG = SHARED / "data" / "synthseg"
 needs_synthseg = pytest.mark.skipif(not (SYNTHSEG / "training_seg_01.nii.gz").is_file(),
@@ -64,7 +74,7 @@ def test_white_matter_rules(head):
 def test_juxtacortical_threshold_is_configurable(head):
     labels, geom, rm = head
     wide = region_map_from_labels(labels, geom, rules=RegionRules(juxtacortical_mm=6.0))
-    n = lambda m: int((m.codes == CODE_OF[("deep", "deep_white_matter")]).sum())  # noqa: E731
+    n = lambda m: int((m.codes == CODE_OF[("deep", "deep_white_matter")]).sum())
     assert n(wide) < n(rm)
 
 

@@ -1,15 +1,19 @@
 """Path 2: SWI -> ICBM152 registration (points mapped, failure detected) and region accuracy in the MARS atlas."""
 import numpy as np
 import pytest
-from conftest import SHARED
-
 from CMBQuantLib.candidates import CMBRecord
 from CMBQuantLib.phantom import PhantomConfig, load_label_map, synthesize
 from CMBQuantLib.regions.assign import assign_in_template, assign_regions
 from CMBQuantLib.regions.atlas import MARS_FILENAME, load_mars_atlas
-from CMBQuantLib.regions.template import (RegistrationConfig, RegistrationError, TemplateRegistration,
-                                          check_registration, register_to_template)
+from CMBQuantLib.regions.template import (
+    RegistrationConfig,
+    RegistrationError,
+    TemplateRegistration,
+    check_registration,
+    register_to_template,
+)
 from CMBQuantLib.volumes import Geometry
+from conftest import SHARED
 
 SYNTHSEG = SHARED / "data" / "synthseg"
 MARS = SHARED / "data" / "mars" / MARS_FILENAME

@@ -20,9 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "CMBQuant"))
 
-from CMBQuantLib.phantom import PhantomConfig, load_label_map, synthesize  # noqa: E402
-from CMBQuantLib.regions import template as tpl  # noqa: E402
-from CMBQuantLib.volumes import read_image, sitk_from_array, write_image  # noqa: E402
+from CMBQuantLib.phantom import PhantomConfig, load_label_map, synthesize
+from CMBQuantLib.regions import template as tpl
+from CMBQuantLib.volumes import read_image, sitk_from_array, write_image
 
 SHARED = ROOT.parent / "shared" / "data"
 

@@ -17,9 +17,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "CMBQuant"))
 
-from CMBQuantLib.regions.atlas import aparcaseg_path, load_aparcaseg_atlas, load_mars_atlas, mars_atlas_path  # noqa: E402
-from CMBQuantLib.regions.mapping import CODES  # noqa: E402
-from CMBQuantLib.regions.parcellation import resample_nearest  # noqa: E402
+from CMBQuantLib.regions.atlas import (
+    aparcaseg_path,
+    load_aparcaseg_atlas,
+    load_mars_atlas,
+    mars_atlas_path,
+)
+from CMBQuantLib.regions.mapping import CODES
+from CMBQuantLib.regions.parcellation import resample_nearest
 
 SHARED = ROOT.parent / "shared" / "data" / "mars" / "MARS_scale_parcellation_map_mni.nii.gz"
 SHORT = {1: "brainstem", 2: "cerebellum", 3: "basal_g", 4: "thalamus", 5: "int_caps", 6: "ext_caps", 7: "corp_call",

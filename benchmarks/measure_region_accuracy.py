@@ -20,12 +20,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "CMBQuant"))
 
-from CMBQuantLib.candidates import CMBRecord  # noqa: E402
-from CMBQuantLib.phantom import PhantomConfig, load_label_map, synthesize  # noqa: E402
-from CMBQuantLib.regions.assign import apply_region_map, assign_in_template  # noqa: E402
-from CMBQuantLib.regions.atlas import aparcaseg_path, load_aparcaseg_atlas, load_mars_atlas  # noqa: E402
-from CMBQuantLib.regions.parcellation import region_map_from_labels  # noqa: E402
-from CMBQuantLib.regions.template import RegistrationError, register_to_template  # noqa: E402
+from CMBQuantLib.candidates import CMBRecord
+from CMBQuantLib.phantom import PhantomConfig, load_label_map, synthesize
+from CMBQuantLib.regions.assign import apply_region_map, assign_in_template
+from CMBQuantLib.regions.atlas import (
+    aparcaseg_path,
+    load_aparcaseg_atlas,
+    load_mars_atlas,
+)
+from CMBQuantLib.regions.parcellation import region_map_from_labels
+from CMBQuantLib.regions.template import RegistrationError, register_to_template
 
 SHARED = ROOT.parent / "shared" / "data"
 

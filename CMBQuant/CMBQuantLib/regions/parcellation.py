@@ -16,7 +16,16 @@ import numpy as np
 from scipy import ndimage
 
 from ..volumes import Geometry, read_image
-from .mapping import CODE_OF, CODES, SIDE_CODE_OF, SIDE_CODES, UNASSIGNED, MarsEntry, load_mapping, lookup_label
+from .mapping import (
+    CODE_OF,
+    CODES,
+    SIDE_CODE_OF,
+    SIDE_CODES,
+    UNASSIGNED,
+    MarsEntry,
+    load_mapping,
+    lookup_label,
+)
 
 
 class ParcellationError(ValueError):
@@ -125,7 +134,7 @@ class RegionMap:
     def _side_from_x(p: np.ndarray) -> str:
         return "L" if p[0] < 0 else "R"
 
-    def resampled_to(self, geometry: Geometry) -> "RegionMap":
+    def resampled_to(self, geometry: Geometry) -> RegionMap:
         """This map on another grid (nearest neighbour), e.g. the SWI's, for display and export."""
         codes = resample_nearest(self.codes, self.geometry, geometry)
         sides = None if self.sides is None else resample_nearest(self.sides, self.geometry, geometry)

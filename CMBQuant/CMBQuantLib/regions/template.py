@@ -73,7 +73,7 @@ def template_files() -> dict[str, Path]:
     spec = importlib.util.find_spec("nilearn")
     if spec is None or not spec.submodule_search_locations:
         raise RegistrationError("nilearn is not installed: `pip install nilearn` provides the ICBM152 template")
-    data = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    data = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
     files = {"t1": data / T1_FILE, "gm": data / GM_FILE, "wm": data / WM_FILE}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
@@ -193,7 +193,7 @@ def check_registration(result: TemplateRegistration, config: RegistrationConfig 
     if sv.min() < lo or sv.max() > hi:
         raise RegistrationError(f"registration to the template did not converge: scale factors {np.round(sv, 2)} "
                                 f"outside [{lo:.2f}, {hi:.2f}]." + hint)
-    u, s, vt = np.linalg.svd(m)
+    _, s, vt = np.linalg.svd(m)
     stretch = vt.T @ np.diag(s) @ vt
     shear = np.abs(stretch / np.sqrt(np.outer(np.diag(stretch), np.diag(stretch))) - np.eye(3)).max()
     if shear > cfg.max_shear:
