@@ -158,9 +158,11 @@ def cli(argv, **inject):
 def test_batch_and_merge_commands(tmp_path, capsys):
     write_small_cases(tmp_path / "in", NAMES[:2])
     seg = DarkThresholdSegmenter()
-    assert cli(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--shard", "1/2"], segmenter=seg) == 0
+    assert cli(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--shard", "1/2", "--regions", "none"],
+               segmenter=seg) == 0
     assert "run `cmbquant merge" in capsys.readouterr().out
-    assert cli(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--shard", "2/2"], segmenter=seg) == 0
+    assert cli(["batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--shard", "2/2", "--regions", "none"],
+               segmenter=seg) == 0
     assert cli(["merge", str(tmp_path / "out")]) == 0
     assert [r["case_id"] for r in read_cohort(tmp_path / "out" / "cohort.csv")[1]] == ["s01", "s02"]
     capsys.readouterr()

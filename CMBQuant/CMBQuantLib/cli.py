@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("CMBQuantLib.demo", "run the main job on a built-in phantom: CMBs to a segmentation, CSV and PNG"),
     "phantom": ("CMBQuantLib.phantom_cli", "synthesise an SWI-like phantom with known CMBs"),
     "evaluate": ("CMBQuantStatsLib.evaluate", "score predicted CMB maps against reference labels (VALDO-style)"),
+    "regions": ("CMBQuantLib.regions.command", "assign MARS regions to a case's CMBs and count them"),
     "review": ("CMBQuantLib.subcommands", "list a case's CMBs and record review decisions from a script"),
     "export-nnunet": ("CMBQuantLib.subcommands", "reviewed case folders -> nnU-Net v2 raw dataset (training labels)"),
     "batch": ("CMBQuantLib.subcommands", "folder/BIDS of SWI -> per-case folders awaiting review + cohort.csv"),

@@ -17,62 +17,36 @@ import numpy as np
 
 from .atomic import atomic_write_json, atomic_write_text
 from .candidates import CMBRecord
+from .regions.counts import count_case, count_columns, count_keys
+from .regions.counts import counts_document as region_counts_document
 
-REGIONS = ("total", "lobar", "frontal", "parietal", "temporal", "occipital", "insula", "deep", "infratentorial",
-           "cerebellar", "brainstem", "unassigned")
-COUNT_STATUSES = ("definite", "possible")
-COUNT_COLUMNS = [f"{r}_{s}" for r in REGIONS for s in COUNT_STATUSES] + ["n_pending", "n_rejected",
-                                                                         "review_complete"]
+COUNT_COLUMNS = count_columns() + ["review_complete"]
 COHORT_COLUMNS = ["case_id"] + COUNT_COLUMNS + ["model", "reviewers"]
-LOBES = ("frontal", "parietal", "temporal", "occipital", "insula")
-MARS_REGIONS = ("lobar", "deep", "infratentorial")
-
-
-def record_regions(rec: CMBRecord) -> list[str]:
-    """The cohort region columns one CMB falls in (always ``total``; ``unassigned`` when region is empty/unknown)."""
-    region = (rec.region or "").strip().lower()
-    lobe = (rec.lobe or "").strip().lower()
-    out = ["total"]
-    if region not in MARS_REGIONS:
-        return out + ["unassigned"]
-    out.append(region)
-    if region == "lobar" and lobe in LOBES:
-        out.append(lobe)
-    if region == "infratentorial":
-        if lobe in ("cerebellum", "cerebellar"):
-            out.append("cerebellar")
-        elif lobe == "brainstem":
-            out.append("brainstem")
-    return out
 
 
 def case_counts(records: Iterable[CMBRecord]) -> dict[str, int]:
     """Counts for one case, keyed exactly by the cohort count columns (``COUNT_COLUMNS``).
 
-    ``review_complete`` is 1 when no CMB is pending (a case with no candidates counts as complete).
+    The region counting itself is ``regions.counts.count_case`` (one rule everywhere); ``review_complete`` is 1
+    when no CMB is pending (a case with no candidates counts as complete).
     """
-    counts = {c: 0 for c in COUNT_COLUMNS}
-    for rec in records:
-        if rec.status in COUNT_STATUSES:
-            for region in record_regions(rec):
-                counts[f"{region}_{rec.status}"] += 1
-        elif rec.status == "rejected":
-            counts["n_rejected"] += 1
-        else:
-            counts["n_pending"] += 1
+    counts = count_case(list(records))
     counts["review_complete"] = int(counts["n_pending"] == 0)
     return counts
 
 
 def counts_document(records: list[CMBRecord]) -> dict[str, Any]:
-    """``counts.json``: the cohort count columns plus a region x status table including pending and rejected."""
+    """``counts.json``: cohort-named counts, per side, and a region x status table including pending and rejected."""
+    doc = region_counts_document(records)
+    doc["counts"] = case_counts(records)
     by_region: dict[str, dict[str, int]] = {}
     for rec in records:
         status = rec.status or "pending"
-        for region in record_regions(rec):
+        for region in count_keys(rec):
             by_region.setdefault(region, {}).setdefault(status, 0)
             by_region[region][status] += 1
-    return {"counts": case_counts(records), "by_region_status": by_region}
+    doc["by_region_status"] = by_region
+    return doc
 
 
 def one_row_csv(row: dict[str, Any], columns: list[str]) -> str:

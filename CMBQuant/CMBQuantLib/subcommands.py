@@ -150,7 +150,11 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cuda | cpu | mps | auto (passed to the segmenter factory)")
     p.add_argument("--segmenter", default=DEFAULT_SEGMENTER,
                    help="MODULE:FACTORY returning a Segmenter, called with model=, device=")
-    p.add_argument("--regions", default="", help="MODULE:FACTORY returning a region assigner (optional)")
+    p.add_argument("--regions", default="template",
+                   help="MARS regions: 'template' (register each SWI to MNI and look CMBs up in the region atlas; "
+                        "default), 'none', or MODULE:FACTORY returning a region assigner")
+    p.add_argument("--atlas-source", default="auto", choices=("auto", "mars", "aparcaseg"),
+                   help="template region map (auto: FreeSurfer MNI aparc+aseg when installed, else the MARS atlas)")
     p.add_argument("--force", action="store_true", help="redo finished cases (never those with review decisions)")
     p.add_argument("--no-copy-image", action="store_true", help="do not copy the SWI into the case folders")
 
@@ -174,7 +178,11 @@ def run_batch_command(args: argparse.Namespace, segmenter: Any = None, regions: 
         shard_spec = parse_shard(args.shard)
         if segmenter is None:
             segmenter = _load(args.segmenter, "--segmenter")(model=args.model, device=args.device)
-        if regions is None and args.regions:
+        if regions is None and args.regions == "template":
+            from .regions.assign import region_assigner
+
+            regions = region_assigner(atlas=args.atlas_source)
+        elif regions is None and args.regions not in ("", "none"):
             regions = _load(args.regions, "--regions")()
         report = run_batch(args.input, args.out, segmenter, shard_spec, regions=regions, force=args.force,
                            progress=lambda n, total, cid: print(f"[{n}/{total}] {cid}", file=sys.stderr) if cid

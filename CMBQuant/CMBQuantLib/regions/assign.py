@@ -74,3 +74,19 @@ def assign_in_template(records: list[CMBRecord], reg: TemplateRegistration, regi
         return []
     mni = reg.to_template(np.array([r.ras for r in records]))
     return apply_region_map(records, region_map, mni, snap_mm)
+
+
+def region_assigner(parcellation_path: str | Path | None = None, atlas: str = "auto", atlas_path: str | Path | None = None,
+                    allow_download: bool = False, mapping_path: str | Path | None = None,
+                    rules: RegionRules | None = None):
+    """A ``(records, image, geometry) -> records`` callable for the batch pipeline and the review session.
+
+    Registration failures raise (a case never gets counts from a bad registration); the batch records the error.
+    """
+
+    def assign(records: list[CMBRecord], image: np.ndarray, geometry) -> list[CMBRecord]:
+        return assign_regions(records, parcellation_path=parcellation_path, swi_image=image, swi_geometry=geometry,
+                              atlas=atlas, atlas_path=atlas_path, allow_download=allow_download,
+                              mapping_path=mapping_path, rules=rules)
+
+    return assign

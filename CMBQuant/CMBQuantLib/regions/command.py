@@ -40,6 +40,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", type=Path, help="write cmbs.csv and counts.json here (default: beside cmbs.csv)")
 
 
+def update_case_folder(folder: Path, assigned: list) -> None:
+    """Write regions into a case folder: segment tags, ``cmbs.csv`` and the counts files, keeping review statuses.
+
+    Statuses come from the review log replayed (the truth), regions from ``assigned``; the log itself is untouched,
+    so a later replay rebuilds the same state with the regions kept in the tags.
+    """
+    from ..case import read_case_json, write_cmbs_csv
+    from ..export import write_counts
+    from ..review import effective_records
+    from ..scene import headless_context
+    from ..segments import load_segmentation, save_segmentation, update_record
+
+    regions = {r.cmb_id: r for r in assigned}
+    records = effective_records(folder)
+    for rec in records:
+        src = regions.get(rec.cmb_id)
+        if src is not None:
+            rec.region, rec.lobe, rec.side, rec.region_source = src.region, src.lobe, src.side, src.region_source
+    seg_path = folder / "cmbs.seg.nrrd"
+    if seg_path.exists():
+        seg = load_segmentation(headless_context(), seg_path)
+        for rec in records:
+            update_record(seg, rec)
+        save_segmentation(seg, seg_path)
+    write_cmbs_csv(folder, records)
+    write_counts(folder, records, read_case_json(folder).case_id)
+
+
 def run(args: argparse.Namespace) -> int:
     """Assign regions and write the outputs; returns the exit status (errors are printed, not raised)."""
     try:
@@ -59,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"cmbquant regions: {exc}", file=sys.stderr)
         return 1
     out_dir = args.out_dir or args.cmbs.parent
-    write_records_csv(out, out_dir / "cmbs.csv")
-    write_counts_json(out, out_dir / "counts.json")
+    if args.out_dir is None and (out_dir / "case.json").exists():
+        update_case_folder(out_dir, out)  # tags, cmbs.csv and counts together: the case stays consistent
+    else:
+        write_records_csv(out, out_dir / "cmbs.csv")
+        write_counts_json(out, out_dir / "counts.json")
     n_un = sum(r.region == "unassigned" for r in out)
     print(f"{len(out)} CMBs assigned ({n_un} unassigned) from {out[0].region_source if out else 'no CMBs'}; "
           f"wrote {out_dir / 'cmbs.csv'} and {out_dir / 'counts.json'}")

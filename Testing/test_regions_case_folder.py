@@ -1,0 +1,46 @@
+"""Regions written into a reviewed case folder keep every review decision and survive a reopen."""
+import argparse
+
+from CMBQuantLib.cli import main
+from CMBQuantLib.regions.counts import count_keys
+from CMBQuantLib.review import ReviewSession, effective_records
+from CMBQuantLib.volumes import write_image
+from review_helpers import fresh_case, phantom
+
+EXPECTED = {"lobar": "lobar", "juxtacortical": "lobar", "deep": "deep", "infratentorial": "infratentorial"}
+
+
+def test_regions_from_parcellation_keep_decisions_and_reach_tags_csv_and_counts(tmp_path):
+    case = fresh_case(tmp_path)
+    session = ReviewSession.open(case, "ana")
+    first = session.current.cmb_id
+    session.reject("vessel")
+    second = session.current.cmb_id
+    session.accept()
+    ph = phantom()
+    from CMBQuantLib.anatomy import builtin_head
+
+    labels, geom = builtin_head(0)  # the phantom's own 1 mm anatomy (a parcellation registered to the SWI)
+    anat = write_image(labels, geom, tmp_path / "anat.nii.gz")
+    assert main(["regions", str(case / "image.nii.gz"), str(case / "cmbs.csv"), "--parcellation", str(anat)]) == 0
+
+    records = {r.cmb_id: r for r in effective_records(case)}
+    assert records[first].status == "rejected" and records[second].status == "definite"
+    import numpy as np
+
+    def truth_of(rec):  # case ids follow component scan order: match phantom CMBs by centroid
+        return EXPECTED[min(ph.cmbs, key=lambda c: np.linalg.norm(rec.ras - [c.r, c.a, c.s])).placement]
+
+    truth = {i: truth_of(r) for i, r in records.items()}
+    right = sum(records[i].region == truth[i] for i in truth)
+    # one boundary CMB may fall either side of the 3 mm juxtacortical band once its centroid is measured on 2 mm slices
+    assert right >= len(truth) - 1, {i: (records[i].region, truth[i]) for i in truth}
+    assert all(r.region_source for r in records.values())
+
+    reopened = ReviewSession.open(case, "ana")  # from tags + log: regions were written into the segment tags
+    assert {r.cmb_id: r.region for r in reopened.records()} == {i: r.region for i, r in records.items()}
+    import json
+
+    counts = json.loads((case / "counts.json").read_text())["counts"]
+    region = count_keys(records[second])[1]
+    assert counts[f"{region}_definite"] == 1 and counts["n_rejected"] == 1
