@@ -286,14 +286,24 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
 
     # -- regions and export ------------------------------------------------------------------------------------
     def onRegions(self):
-        from CMBQuantLib.regions.counts import count_cmbs
+        from CMBQuantLib.export import case_counts
+        from CMBQuantLib.regions import apply_region_map, assign_regions, region_map_from_labels
+        from CMBQuantLib.volumes import geometry_of_node
 
         if self.session is None:
             return
         with slicer.util.tryWithErrorDisplay("Region assignment failed", waitCursor=True):
-            parcellation = self.ui.parcellationSelector.currentNode()
-            self.session.assign_regions(parcellation_node=parcellation)
-            counts = count_cmbs(self.session.records())
+            records = self.session.records()
+            node = self.ui.parcellationSelector.currentNode()
+            if node is not None:  # the subject's own parcellation, registered to the SWI
+                region_map = region_map_from_labels(slicer.util.arrayFromVolume(node), geometry_of_node(node),
+                                                    source=f"parcellation:{node.GetName()}")
+                assigned = apply_region_map(records, region_map)
+            else:  # template registration (MNI) and the region atlas
+                assigned = assign_regions(records, swi_image=self.session.case.image,
+                                          swi_geometry=self.session.case.geometry)
+            self.session.set_regions(assigned)
+            counts = case_counts(self.session.records())
             self.ui.countsLabel.text = ", ".join(f"{k}: {v}" for k, v in counts.items() if v)
             self._refreshTable()
 

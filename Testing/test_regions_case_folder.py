@@ -44,3 +44,21 @@ def test_regions_from_parcellation_keep_decisions_and_reach_tags_csv_and_counts(
     counts = json.loads((case / "counts.json").read_text())["counts"]
     region = count_keys(records[second])[1]
     assert counts[f"{region}_definite"] == 1 and counts["n_rejected"] == 1
+
+
+def test_session_set_regions_persists_in_tags_and_keeps_status(tmp_path):
+    from CMBQuantLib.anatomy import builtin_head
+    from CMBQuantLib.regions import apply_region_map, region_map_from_labels
+
+    case = fresh_case(tmp_path)
+    session = ReviewSession.open(case, "bo")
+    decided = session.current.cmb_id
+    session.possible()
+    labels, geom = builtin_head(0)
+    assigned = apply_region_map(session.records(), region_map_from_labels(labels, geom, source="anat"))
+    session.set_regions(assigned)
+    again = {r.cmb_id: r for r in ReviewSession.open(case, "bo").records()}
+    assert {i: r.region for i, r in again.items()} == {r.cmb_id: r.region for r in assigned}
+    assert again[decided].status == "possible"
+    assert {r.region for r in again.values()} <= {"lobar", "deep", "infratentorial"}
+    assert {r.cmb_id: r.region for r in effective_records(case)} == {r.cmb_id: r.region for r in assigned}

@@ -484,6 +484,22 @@ class ReviewSession:
             return True
         return on_disk != {i: r.to_row() for i, r in self._state.records.items()}
 
+    def set_regions(self, assigned: list[CMBRecord]) -> None:
+        """Take region, lobe, side and source from ``assigned`` (by cmb_id) into the case: tags, CSV, counts.
+
+        Regions are anatomy, not reader decisions, so they live in the segment tags rather than the review log;
+        a replay of the log onto the tags keeps them.
+        """
+        from .segments import update_record
+
+        by_id = {r.cmb_id: r for r in assigned}
+        for rec in self._state.records.values():
+            src = by_id.get(rec.cmb_id)
+            if src is not None:
+                rec.region, rec.lobe, rec.side, rec.region_source = src.region, src.lobe, src.side, src.region_source
+                update_record(self.case.seg_node, rec)
+        self.save()
+
     def save(self) -> None:
         """Rewrite ``cmbs.seg.nrrd``, ``cmbs.csv`` and the counts atomically from the current state."""
         from .case import SEG_FILE
