@@ -6,8 +6,7 @@ from CMBQuantLib.candidates import CMBRecord
 from CMBQuantLib.phantom import (
     PARENCHYMA_EXCLUDED,
     PhantomConfig,
-    _output_geometry,
-    _place_cmbs,
+    place_cmbs,
     load_label_map,
 )
 from CMBQuantLib.regions.assign import apply_region_map, assign_regions
@@ -137,10 +136,9 @@ def _place(map_id: str, n: int):
     m = geom.ijk_to_ras.copy()
     m[:3, 3] = geom.ijk_to_ras_points([[s.start for s in sl[::-1]]])[0]
     cgeom = Geometry(m, crop.shape)
-    veins = np.zeros(crop.shape, bool)
-    veins[0, 0, 0] = True  # no veins: placement is then limited only by the anatomy
-    cmbs = _place_cmbs(crop, cgeom, veins, np.random.default_rng(int(map_id)), PhantomConfig(n_cmbs=n))
-    return crop, cgeom, cmbs
+    # no veins: placement is then limited only by the anatomy
+    cmbs, swi_geom = place_cmbs(crop, cgeom, seed=int(map_id), config=PhantomConfig(n_cmbs=n, shape=None))
+    return crop, cgeom, cmbs, swi_geom
 
 
 def _path1_accuracy(map_ids, n):
@@ -148,9 +146,8 @@ def _path1_accuracy(map_ids, n):
     ok = {"1mm": 0, "swi": 0}
     total = 0
     for m in map_ids:
-        crop, cgeom, cmbs = _place(m, n)
+        crop, cgeom, cmbs, swi_geom = _place(m, n)
         recs = [CMBRecord(cmb_id=c.cmb_id, r=c.r, a=c.a, s=c.s) for c in cmbs]
-        swi_geom = _output_geometry(cgeom, crop.shape, PhantomConfig())
         maps = {"1mm": region_map_from_labels(crop, cgeom),
                 "swi": region_map_from_labels(resample_nearest(crop, cgeom, swi_geom), swi_geom)}
         for key, rm in maps.items():
