@@ -127,8 +127,8 @@ def validate_model(path: str | Path, folds: tuple[str, ...] | list[str] | None =
         raise ModelError(f"{ds_file}: label 1 (CMB) is absent from 'labels' ({labels}). CMBQuant reads label 1 as "
                          f"microbleed; retrain or relabel so that CMB = 1.")
     _, _, config_from_name = _split_trainer_folder(folder)
-    config = configuration or config_from_name
     confs = plans.get("configurations", {})
+    config = configuration or config_from_name or (next(iter(confs)) if len(confs) == 1 else "")
     if not config:
         raise ModelError(f"{folder}: cannot tell the configuration (folder name is not Trainer__Plans__config). "
                          f"Pass one of: {', '.join(confs)}.")

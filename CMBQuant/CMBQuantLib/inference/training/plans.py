@@ -12,7 +12,7 @@ PLANS_NAME = "nnUNetPlans"
 CONFIGURATION = "3d_fullres"
 # Array axis order (k, j, i) = (slice, row, column): a typical clinical SWI grid, 2 mm slices, 0.9 mm in-plane.
 TARGET_SPACING = (2.0, 0.9, 0.9)
-PATCH_SIZE = (48, 64, 64)
+PATCH_SIZE = (32, 48, 48)  # 96 x 43 x 43 mm of context: plenty for a <= 10 mm CMB
 FEATURES = (8, 16, 32, 64)
 
 

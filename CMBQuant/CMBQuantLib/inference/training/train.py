@@ -74,18 +74,19 @@ def stage_preprocess(work: Path) -> None:
     print(f"preprocessed {len(cases)} cases into {out}", flush=True)
 
 
-def stage_train(work: Path, iterations: int, fold: str = "all") -> Path:
+def stage_train(work: Path, iterations: int, budget_s: float | None = None, threads: int = 1,
+                fold: str = "all") -> Path:
     import torch
 
     from .trainer import CMBQuantDemoTrainer
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads)  # on a shared 2-core machine one thread was 4x faster than two (oversubscription)
     pre = work / "preprocessed" / DATASET_NAME
     plans = json.loads((pre / f"{PLANS_NAME}.json").read_text())
     plans["continue_training"] = False
     ds = json.loads((pre / "dataset.json").read_text())
     trainer = CMBQuantDemoTrainer(plans, CONFIGURATION, fold, ds, device=torch.device("cpu"))
-    trainer.set_budget(iterations)
+    trainer.set_budget(iterations, budget_s)
     t0 = time.time()
     trainer.run_training()
     print(f"trained {iterations} iterations in {time.time() - t0:.0f} s", flush=True)
@@ -98,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[5] / "shared")
     p.add_argument("--stage", default="all",
                    choices=["all", "data", "testdata", "preprocess", "train", "export", "evaluate"])
-    p.add_argument("--iterations", type=int, default=2000)
+    p.add_argument("--iterations", type=int, default=2000, help="upper bound on training iterations")
+    p.add_argument("--budget-minutes", type=float, default=None, help="fit the epoch count to this wall-clock budget")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
     p.add_argument("--model-out", type=Path, default=None, help="where to write the exported model zip")
     a = p.parse_args(argv)
     _env(a.work)
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         elif s == "preprocess":
             stage_preprocess(a.work)
         elif s == "train":
-            stage_train(a.work, a.iterations)
+            stage_train(a.work, a.iterations, a.budget_minutes * 60 if a.budget_minutes else None, a.threads)
         elif s == "export":
             from .export import export_demo_model
 
