@@ -184,7 +184,8 @@ def _build_predictor(spec: ModelSpec, device, step: float, mirror: bool, trust: 
                          f"({str(exc).splitlines()[0][:200]}). The checkpoint and plans come from different "
                          f"trainings, or the trainer changed the network ({trainer_name}).") from exc
     cls = _predictor_class()
-    pred = cls(tile_step_size=step, use_gaussian=True, use_mirroring=mirror, perform_everything_on_device=True,
+    pred = cls(tile_step_size=step, use_gaussian=True, use_mirroring=mirror,
+               perform_everything_on_device=device.type == "cuda",
                device=device, verbose=False, verbose_preprocessing=False, allow_tqdm=False)
     pred.manual_initialization(network, plans_manager, cm, params, dataset, trainer_name, mirror_axes)
     return pred, all_wo
