@@ -75,7 +75,8 @@ def stage_preprocess(work: Path) -> None:
 
 
 def stage_train(work: Path, iterations: int, budget_s: float | None = None, threads: int = 1,
-                fold: str = "all") -> Path:
+                fold: str = "all", init_from: Path | None = None, initial_lr: float | None = None,
+                oversample: float | None = None) -> Path:
     import torch
 
     from .trainer import CMBQuantDemoTrainer
@@ -87,6 +88,15 @@ def stage_train(work: Path, iterations: int, budget_s: float | None = None, thre
     ds = json.loads((pre / "dataset.json").read_text())
     trainer = CMBQuantDemoTrainer(plans, CONFIGURATION, fold, ds, device=torch.device("cpu"))
     trainer.set_budget(iterations, budget_s)
+    if initial_lr:
+        trainer.initial_lr = initial_lr
+    if oversample is not None:  # fraction of patches forced to contain a CMB
+        trainer.oversample_foreground_percent = oversample
+    if init_from:  # continue from an earlier run's weights (a fresh schedule, e.g. a lower learning rate)
+        trainer.initialize()
+        ckpt = torch.load(init_from, map_location="cpu", weights_only=False)  # our own checkpoint
+        trainer.network.load_state_dict(ckpt["network_weights"])
+        print(f"initialised from {init_from}", flush=True)
     t0 = time.time()
     trainer.run_training()
     print(f"trained {iterations} iterations in {time.time() - t0:.0f} s", flush=True)
@@ -102,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=2000, help="upper bound on training iterations")
     p.add_argument("--budget-minutes", type=float, default=None, help="fit the epoch count to this wall-clock budget")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
+    p.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
+    p.add_argument("--oversample", type=float, default=None, help="foreground oversampling (default 0.33)")
+    p.add_argument("--lr", type=float, default=None, help="initial learning rate (nnU-Net default 0.01)")
     p.add_argument("--model-out", type=Path, default=None, help="where to write the exported model zip")
     a = p.parse_args(argv)
     _env(a.work)
@@ -115,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         elif s == "preprocess":
             stage_preprocess(a.work)
         elif s == "train":
-            stage_train(a.work, a.iterations, a.budget_minutes * 60 if a.budget_minutes else None, a.threads)
+            stage_train(a.work, a.iterations, a.budget_minutes * 60 if a.budget_minutes else None, a.threads,
+                        init_from=a.init_from, initial_lr=a.lr, oversample=a.oversample)
         elif s == "export":
             from .export import export_demo_model
 
