@@ -99,7 +99,8 @@ def stage_train(work: Path, iterations: int, budget_s: float | None = None, thre
         print(f"initialised from {init_from}", flush=True)
     t0 = time.time()
     trainer.run_training()
-    print(f"trained {iterations} iterations in {time.time() - t0:.0f} s", flush=True)
+    print(f"trained {trainer.num_epochs * trainer.num_iterations_per_epoch} iterations in {time.time() - t0:.0f} s",
+          flush=True)
     return Path(trainer.output_folder)
 
 
