@@ -102,11 +102,21 @@ class CMBPredictor:
         self.info = LoadedInfo(dev, step, mirror, torch.__version__, torch.version.cuda or "",
                                time.perf_counter() - t0, weights_only)
 
+    @property
+    def input_scaling(self) -> str:
+        """'p99' when the model expects inputs divided by their 99th percentile (dataset.json), else ''."""
+        return str(self._predictor.dataset_json.get("cmbquant_input_scaling", "") or "")
+
     def predict(self, image: np.ndarray, spacing_kji: tuple[float, float, float] | np.ndarray,
-                progress: ProgressFn | None = None) -> Prediction:
-        """Foreground probability (float16) and labels (uint8) for a [k, j, i] array with spacing in k, j, i order."""
+                progress: ProgressFn | None = None, scale: float | None = None) -> Prediction:
+        """Foreground probability (float16) and labels (uint8) for a [k, j, i] array with spacing in k, j, i order.
+
+        ``scale``: the divisor for models with ``p99`` input scaling, computed on the whole volume when ``image`` is a
+        crop of it (default: this array's own 99th percentile)."""
         t0 = time.perf_counter()
         arr = np.asarray(image, dtype=np.float32)[None]  # (c, k, j, i): nnU-Net's SimpleITK axis order
+        if self.input_scaling == "p99":
+            arr = arr / (scale if scale is not None else p99_scale(image))
         props = {"spacing": [float(s) for s in spacing_kji]}
         self._predictor.progress_fn = progress
         try:
@@ -116,6 +126,12 @@ class CMBPredictor:
         fg = probs[1] if probs.shape[0] > 1 else probs[0]
         return Prediction(np.asarray(fg, dtype=np.float16), (np.asarray(seg) == 1).astype(np.uint8),
                           time.perf_counter() - t0, self._predictor.tiles_done)
+
+
+def p99_scale(image: np.ndarray) -> float:
+    """99th intensity percentile (every 2nd voxel): the CSF level in SWI, unaffected by air around the head."""
+    v = float(np.percentile(np.asarray(image)[::2, ::2, ::2], 99))
+    return v if v > 0 else 1.0
 
 
 def _predictor_class():

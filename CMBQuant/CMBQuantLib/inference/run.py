@@ -115,7 +115,9 @@ def predict_volume(predictor, image: np.ndarray, spacing_kji, crop_to_head: bool
     box = head_box(image, spacing_kji) if crop_to_head else tuple(slice(0, s) for s in image.shape)
     sub = np.ascontiguousarray(image[box], dtype=np.float32)
     cb = (lambda f, m: stage("predict", 0.1 + 0.7 * f, m)) if stage else None
-    pred = predictor.predict(sub, spacing_kji, cb)
+    from .predictor import p99_scale
+
+    pred = predictor.predict(sub, spacing_kji, cb, scale=p99_scale(image))
     prob = np.zeros(image.shape, np.float16)
     labels = np.zeros(image.shape, np.uint8)
     prob[box] = pred.probability

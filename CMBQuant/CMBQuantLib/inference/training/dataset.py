@@ -3,6 +3,9 @@
 Training volumes are crops (about 96 x 115 x 115 mm) around CMBs or random brain points rather than whole heads: the
 network sees every lesion and mimic at full resolution while the dataset stays small enough to train on a CPU.
 Held-out scans are whole phantoms, so false positives per scan are measured on the full field of view.
+Each crop is divided by its own 99th percentile (the CSF level): the same rule the predictor applies to a whole
+input volume, so crops and whole heads reach the network on one intensity scale (nnU-Net's per-image z-score did
+not: the air fraction shifted brain intensities by ~0.8 SD between crops and heads, see MODEL_CARD.md).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 
 from ...phantom import Phantom, PhantomConfig, load_label_map, synthesize
 from ...volumes import Geometry, write_image
+from ..predictor import p99_scale
 
 CROP_MM = (96.0, 115.0, 115.0)  # (k, j, i) extent of a training crop
 
@@ -124,11 +128,12 @@ def build_raw_dataset(out: Path, sources: list[Source], crops_per_phantom: int =
             box = crop_box(ph, centre)
             geom = cropped_geometry(ph.geometry, box)
             case = f"cmb_{n:04d}"
-            write_image(ph.image[box], geom, out / "imagesTr" / f"{case}_0000.nii.gz")
+            crop = ph.image[box]
+            write_image(crop / p99_scale(crop), geom, out / "imagesTr" / f"{case}_0000.nii.gz")
             write_image((ph.cmb_labels[box] > 0).astype(np.uint8), geom, out / "labelsTr" / f"{case}.nii.gz")
             n += 1
         log(f"phantom {src} -> {n} crops, spacing {ph.geometry.spacing.round(2).tolist()}, {len(ph.cmbs)} CMBs")
-    (out / "dataset.json").write_text(json.dumps(dataset_json(n), indent=2))
+    (out / "dataset.json").write_text(json.dumps(dataset_json(n, scaling="p99"), indent=2))
     return n
 
 

@@ -20,8 +20,14 @@ def small_plans(spacing: tuple[float, float, float] = TARGET_SPACING,
                 patch_size: tuple[int, int, int] = PATCH_SIZE,
                 features: tuple[int, ...] = FEATURES,
                 batch_size: int = 2,
-                dataset_name: str = DATASET_NAME) -> dict[str, Any]:
-    """A complete ``plans.json`` dict for a single-channel, z-scored, 3d_fullres residual-free U-Net."""
+                dataset_name: str = DATASET_NAME,
+                normalization: str = "ZScoreNormalization") -> dict[str, Any]:
+    """A complete ``plans.json`` dict for a single-channel 3d_fullres plain U-Net.
+
+    The demo model uses ``NoNormalization`` with CMBQuant's own scaling (see ``dataset_json``): nnU-Net's per-image
+    z-score depends on how much air and scalp the field of view holds, so small training crops and whole heads
+    would be normalised differently.
+    """
     n = len(features)
     # First stage keeps resolution; the slice axis (k) is pooled one stage later because slices are thick.
     strides = [[1, 1, 1]] + [[1 if (s == 1 and spacing[0] > 1.5 * spacing[1]) else 2, 2, 2] for s in range(1, n)]
@@ -53,7 +59,7 @@ def small_plans(spacing: tuple[float, float, float] = TARGET_SPACING,
         "patch_size": list(patch_size),
         "median_image_size_in_voxels": [64, 128, 128],
         "spacing": list(spacing),
-        "normalization_schemes": ["ZScoreNormalization"],
+        "normalization_schemes": [normalization],
         "use_mask_for_norm": [False],
         "resampling_fn_data": "resample_data_or_seg_to_shape",
         "resampling_fn_seg": "resample_data_or_seg_to_shape",
@@ -82,9 +88,11 @@ def small_plans(spacing: tuple[float, float, float] = TARGET_SPACING,
     }
 
 
-def dataset_json(n_training: int, name: str = "CMBQuantDemo") -> dict[str, Any]:
-    """``dataset.json``: one SWI channel, labels background 0 / cmb 1."""
-    return {
+def dataset_json(n_training: int, name: str = "CMBQuantDemo", scaling: str | None = None) -> dict[str, Any]:
+    """``dataset.json``: one SWI channel, labels background 0 / cmb 1; ``scaling`` 'p99': CMBQuant divides each
+    input by its 99th intensity percentile before nnU-Net (CSF level in SWI, stable whatever the field of view)."""
+    extra = {"cmbquant_input_scaling": scaling} if scaling else {}
+    return {**extra,
         "name": name,
         "description": "Synthetic SWI phantoms with cerebral microbleeds (CMBQuant demo; not for clinical use)",
         "channel_names": {"0": "SWI"},

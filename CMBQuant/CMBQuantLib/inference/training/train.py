@@ -57,7 +57,7 @@ def stage_preprocess(work: Path) -> None:
     raw = work / "raw" / DATASET_NAME
     pre = work / "preprocessed" / DATASET_NAME
     pre.mkdir(parents=True, exist_ok=True)
-    plans = small_plans()
+    plans = small_plans(normalization="NoNormalization")
     (pre / f"{PLANS_NAME}.json").write_text(json.dumps(plans, indent=2))
     ds = json.loads((raw / "dataset.json").read_text())
     (pre / "dataset.json").write_text(json.dumps(ds, indent=2))
