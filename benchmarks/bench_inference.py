@@ -38,6 +38,10 @@ def bench_predictor(model_dir: Path, image, spacing, repeats: int) -> tuple[floa
     raw.initialize_from_trained_model_folder(str(spec.folder), spec.folds, spec.checkpoint_name)
     props = {"spacing": [float(s) for s in spacing]}
     arr = image[None].astype("float32")
+    if ours.input_scaling == "p99":  # raw nnU-Net gets the input already scaled; ours scales it itself (counted)
+        from CMBQuantLib.inference.predictor import p99_scale
+
+        arr = arr / p99_scale(image)
     t_ours, t_raw = [], []
     ours.predict(image, spacing)  # warm-up both
     raw.predict_single_npy_array(arr, props, None, None, True)
