@@ -115,8 +115,8 @@ def test_worker_batch_writes_case_folders_and_loads_model_once(tmp_path):
     model = build_untrained_model(tmp_path / "m", final_bias=(0.0, -10.0))
     rng = np.random.default_rng(1)
     geom = Geometry(np.diag([0.9, 0.9, 2.0, 1.0]), (20, 60, 50))
-    inputs = [write_image(rng.random(geom.shape, dtype=np.float32), geom, tmp_path / "in" / f"c{i}.nii.gz")
-              for i in range(2)]
+    for i in range(2):
+        write_image(rng.random(geom.shape, dtype=np.float32), geom, tmp_path / "in" / f"c{i}.nii.gz")
     (tmp_path / "in" / "bad.nii.gz").write_bytes(b"not a volume")
     client = InferenceClient([tmp_path / "in"], tmp_path / "out", RunOptions(model=str(model), device="cpu"))
     client.start()

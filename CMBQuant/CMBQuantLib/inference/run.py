@@ -12,7 +12,7 @@ import argparse
 import hashlib
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..volumes import SUPPORTED, VolumeInputError, case_id_from_path
-from .model_store import DEFAULT_CHECKPOINT, DEMO_MODEL_NAME, ModelError
+from .model_store import DEFAULT_CHECKPOINT, DEMO_MODEL_NAME
 
 CASE_SCHEMA_VERSION = 1
 DEFAULT_THRESHOLD = 0.5
@@ -275,7 +275,6 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 def run(args: argparse.Namespace) -> int:
     """``cmbquant run``: 0 when every case succeeded, 2 on a bad model/input (message names file and fix)."""
     from .worker import run_job
-    from .progress import ProgressWriter
 
     try:
         inputs = collect_inputs(args.inputs)

@@ -14,8 +14,8 @@ class CMBQuantDemoTrainer(nnUNetTrainer):
     """Same network as ``nnUNetTrainer``; only the schedule differs, so checkpoints may say 'nnUNetTrainer'."""
 
     def __init__(self, plans: dict, configuration: str, fold, dataset_json: dict,
-                 device: torch.device = torch.device("cpu")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
+                 device: torch.device | None = None):
+        super().__init__(plans, configuration, fold, dataset_json, device or torch.device("cpu"))
         self.num_iterations_per_epoch = 25
         self.num_val_iterations_per_epoch = 2
         self.num_epochs = 40
