@@ -14,6 +14,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("CMBQuantLib.demo", "run the main job on a built-in phantom: CMBs to a segmentation, CSV and PNG"),
     "phantom": ("CMBQuantLib.phantom_cli", "synthesise an SWI-like phantom with known CMBs"),
+    "run": ("CMBQuantLib.inference.run", "detect CMBs with an nnU-Net v2 model (default: the shipped demo model)"),
     "evaluate": ("CMBQuantStatsLib.evaluate", "score predicted CMB maps against reference labels (VALDO-style)"),
     "regions": ("CMBQuantLib.regions.command", "assign MARS regions to a case's CMBs and count them"),
     "review": ("CMBQuantLib.subcommands", "list a case's CMBs and record review decisions from a script"),
