@@ -37,14 +37,33 @@ def test_phantom_command_writes_image_labels_and_table(tmp_path, capsys):
     assert len(table) == 4 and (tmp_path / "p5_swi.nii.gz").exists() and (tmp_path / "p5_cmb.nii.gz").exists()
 
 
-def test_demo_writes_segmentation_csv_and_png_with_every_cmb(tmp_path):
-    assert main(["demo", "--out", str(tmp_path), "--seed", "1"]) == 0
+def _summary(out: str) -> dict:
+    """The demo's JSON summary (libraries may print a line before it)."""
+    return json.loads(out[out.index("{\n"):out.index("\nNext:")])
+
+
+def test_demo_with_phantom_truth_gives_every_cmb_a_segment_and_a_region(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--seed", "1", "--detector", "truth"]) == 0
+    summary = _summary(capsys.readouterr().out)
     case = tmp_path / "demo_case"
     records = read_records_csv(case / "cmbs.csv")
     segs = read_records(load_segmentation(headless_context(), case / "cmbs.seg.nrrd"))
-    assert len(records) == len(segs) > 0
+    assert len(records) == len(segs) == summary["true_cmbs"] == summary["true_positives"] == 8
+    assert summary["false_positives"] == 0 and summary["missed"] == 0
     assert [r.cmb_id for r in records] == [s.cmb_id for s in segs]
+    assert all(r.region in ("lobar", "deep", "infratentorial") for r in records)
     assert (case / "overview.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_demo_runs_the_shipped_model_into_a_reviewable_case(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--seed", "0"]) == 0
+    summary = _summary(capsys.readouterr().out)
+    assert summary["detector"] == "CMBQuantDemo" and summary["true_cmbs"] == 8
+    assert summary["true_positives"] >= 2  # the demo model finds the larger CMBs (see MODEL_CARD.md)
+    records = read_records_csv(tmp_path / "demo_case" / "cmbs.csv")
+    assert len(records) == summary["n_candidates"] == summary["true_positives"] + summary["false_positives"]
+    assert all(r.confidence_mean is not None and 0.5 <= r.confidence_mean <= 1.0 for r in records)
 
 
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path):

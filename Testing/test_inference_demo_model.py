@@ -38,14 +38,17 @@ def _run_phantom(tmp_path, predictor, seed, config):
     from CMBQuantLib.inference.run import RunOptions, process_case
     from CMBQuantLib.phantom import builtin_phantom
     from CMBQuantLib.scene import headless_context
+    from CMBQuantLib.segments import load_segmentation
 
     ph = builtin_phantom(seed, config)
     src = ph.write(tmp_path / "in", f"ph{seed}")["image"]
     ctx = headless_context()
     pred, record = predictor
     t0 = time.perf_counter()
-    res, seg_node = process_case(pred, record, src, tmp_path / "out", RunOptions(device="cpu"), ctx=ctx)
-    return ph, src, res, seg_node, ctx, time.perf_counter() - t0
+    res = process_case(pred, record, src, tmp_path / "out", RunOptions(device="cpu", regions="none"))
+    secs = time.perf_counter() - t0
+    seg_node = load_segmentation(ctx, f"{res.out_dir}/cmbs.seg.nrrd")  # the case folder is the product
+    return ph, src, res, seg_node, ctx, secs
 
 
 def test_demo_model_is_imported_into_the_cache_with_a_checksum(home, predictor):

@@ -118,7 +118,8 @@ def test_worker_batch_writes_case_folders_and_loads_model_once(tmp_path):
     for i in range(2):
         write_image(rng.random(geom.shape, dtype=np.float32), geom, tmp_path / "in" / f"c{i}.nii.gz")
     (tmp_path / "in" / "bad.nii.gz").write_bytes(b"not a volume")
-    client = InferenceClient([tmp_path / "in"], tmp_path / "out", RunOptions(model=str(model), device="cpu"))
+    client = InferenceClient([tmp_path / "in"], tmp_path / "out", RunOptions(model=str(model), device="cpu",
+                                                                                 regions="none"))
     client.start()
     events = []
     while client.running():
@@ -138,7 +139,8 @@ def test_worker_batch_writes_case_folders_and_loads_model_once(tmp_path):
     assert res["model"]["device"] == "cpu" and len(res["model"]["sha256"]) == 64
     for i in range(2):
         case = tmp_path / "out" / f"c{i}"
-        assert {p.name for p in case.iterdir()} == {"case.json", "cmbs.csv", "prob.nii.gz", "cmbs.seg.nrrd"}
+        assert {p.name for p in case.iterdir()} == {"case.json", "cmbs.csv", "prob.nii.gz", "cmbs.seg.nrrd",
+                                                    "image.nii.gz", "counts.json", "counts.csv"}
         doc = json.loads((case / "case.json").read_text())
         assert doc["model"]["step_size"] == 1.0 and doc["model"]["mirroring"] is False
-        assert doc["geometry"]["shape_kji"] == [20, 60, 50]
+        assert doc["geometry"]["shape"] == [20, 60, 50] and doc["status"] == "complete"

@@ -119,9 +119,16 @@ def _has_decisions(folder: Path) -> bool:
 
 def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
                  regions: RegionAssigner | None = None, limits: CandidateLimits | None = None,
-                 copy_image: bool = True) -> Path:
+                 copy_image: bool = True, stage: Callable[[str, float, str], None] | None = None,
+                 write_probability: bool = False) -> Path:
     """SWI -> segmenter -> candidates -> (regions) -> a complete case folder; ``case.json`` is marked complete
-    last, so a crash leaves a folder that the next run redoes."""
+    last, so a crash leaves a folder that the next run redoes. Every producer of case folders (``cmbquant run``,
+    ``batch``, the Slicer worker) comes through here, so they all write the same files.
+
+    ``stage(name, fraction, message)`` reports progress; ``write_probability`` keeps ``prob.nii.gz``.
+    """
+    stage = stage or (lambda name, fraction, message: None)
+    t0 = time.perf_counter()
     from .export import write_counts
     from .scene import headless_context
     from .segments import create_cmb_segmentation, save_segmentation
@@ -129,6 +136,7 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
 
     folder = Path(out_root) / inp.case_id
     folder.mkdir(parents=True, exist_ok=True)
+    stage("read", 0.0, f"reading {inp.path}")
     image, geometry = read_image(inp.path)
     model = dict(getattr(segmenter, "model_info", None) or {"name": type(segmenter).__name__})
     info = new_case_info(inp.case_id, inp.path, geometry, model=model)
@@ -136,21 +144,33 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
     output = np.asarray(segmenter.segment(image, geometry))
     if output.shape != geometry.shape:
         raise ValueError(f"{inp.path}: the segmenter returned shape {output.shape}, the image is {geometry.shape}")
+    stage("postprocess", 0.82, "finding candidates")
+    limits = limits or CandidateLimits()
     records, labels = find_candidates(output, geometry, image=image, limits=limits)
+    if write_probability and np.issubdtype(output.dtype, np.floating):
+        from .volumes import write_image
+
+        write_image(output.astype(np.float32), geometry, folder / "prob.nii.gz")
     if regions is not None:
+        stage("regions", 0.85, f"{len(records)} candidates: MARS regions")
         records = regions(records, image, geometry)
         info.region_source = next((r.region_source for r in records if r.region_source), "") or "regions"
     if copy_image:
         copy_input_image(folder, inp.path, image, geometry)
+    stage("write", 0.9, f"{len(records)} candidates: writing {folder}")
     ctx = headless_context()
     volume = volume_node_from_array(ctx, image, geometry, inp.case_id)
     seg = create_cmb_segmentation(ctx, volume, labels, records, name=f"{inp.case_id} CMBs")
     save_segmentation(seg, folder / SEG_FILE)
     write_cmbs_csv(folder, records)
     write_counts(folder, records, inp.case_id)
+    info.detection = {"threshold": limits.threshold, "min_confidence": limits.min_confidence,
+                      "max_diameter_mm": limits.max_diameter_mm, "n_candidates": len(records),
+                      "seconds": round(time.perf_counter() - t0, 2)}
     info.status = STATUS_COMPLETE
     write_case_json(folder, info)
     ctx.scene.Clear(1)
+    stage("case_done", 1.0, f"{len(records)} CMB candidates in {info.detection['seconds']} s")
     return folder
 
 

@@ -65,6 +65,7 @@ class CaseInfo:
     geometry: dict[str, Any] = field(default_factory=dict)  # {"ijk_to_ras": 4x4, "shape": [k, j, i]}
     model: dict[str, Any] = field(default_factory=dict)  # name, sha256, device, step_size, mirroring
     region_source: str = ""
+    detection: dict[str, Any] = field(default_factory=dict)  # threshold, min_confidence, n_candidates, seconds
     status: str = STATUS_PROCESSING
     schema_version: int = SCHEMA_VERSION
     software_version: str = __version__

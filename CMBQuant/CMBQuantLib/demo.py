@@ -1,6 +1,9 @@
 """``cmbquant demo``: the main job end to end on built-in demo data, no ``../shared`` or network needed.
 
-Phantom -> CMB detection -> one segment per CMB -> ``cmbs.seg.nrrd``, ``cmbs.csv``, ``overview.png``.
+A phantom from the built-in head -> the shipped demo nnU-Net model (CPU or GPU) -> one segment per candidate ->
+MARS regions from the phantom's own anatomy -> a reviewable case folder (``cmbs.seg.nrrd``, ``cmbs.csv``,
+``counts.json``, ``overview.png``), then a score against the phantom's ground truth so the user sees what the
+synthetic-data demo model does and does not find.
 """
 from __future__ import annotations
 
@@ -8,34 +11,76 @@ import argparse
 import json
 from pathlib import Path
 
-from .candidates import CandidateLimits, find_candidates, write_records_csv
-from .phantom import builtin_phantom
+import numpy as np
+
+from .anatomy import builtin_head
+from .candidates import read_records_csv
+from .phantom import PhantomConfig, synthesize
 from .quicklook import save_overview_png
-from .scene import headless_context
-from .segments import create_cmb_segmentation, save_segmentation
-from .volumes import load_volume, write_image
+from .volumes import read_image, write_image
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     parser.add_argument("--seed", type=int, default=0, help="phantom seed")
-    parser.add_argument("--detector", choices=["truth"], default="truth",
-                        help="'truth': the phantom's own ground-truth CMB map")
+    parser.add_argument("--detector", choices=["model", "truth"], default="model",
+                        help="'model': the shipped demo nnU-Net model (default); 'truth': the phantom's own CMB map")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+
+
+class _PhantomTruth:
+    """The phantom's ground-truth map as a segmenter (``--detector truth``: the pipeline without a model)."""
+
+    model_info = {"name": "phantom-ground-truth"}
+
+    def __init__(self, labels: np.ndarray):
+        self.labels = labels
+
+    def segment(self, image: np.ndarray, geometry) -> np.ndarray:
+        return (self.labels > 0).astype(np.float32)
 
 
 def run(args: argparse.Namespace) -> int:
+    from .batch import BatchInput, process_case
+    from .regions.assign import region_assigner
+
     out: Path = args.out
-    case = out / "demo_case"
-    ph = builtin_phantom(args.seed)
-    swi_path = write_image(ph.image, ph.geometry, case / "image.nii.gz")
-    ctx = headless_context()
-    volume = load_volume(ctx, swi_path, "demo_swi")
-    records, labels = find_candidates(ph.cmb_labels > 0, ph.geometry, image=ph.image, limits=CandidateLimits())
-    seg = create_cmb_segmentation(ctx, volume, labels, records)
-    save_segmentation(seg, case / "cmbs.seg.nrrd")
-    write_records_csv(records, case / "cmbs.csv")
-    png = save_overview_png(ph.image, records, case / "overview.png", ph.geometry.spacing)
-    summary = {"case": str(case), "n_cmbs": len(records), "n_true_cmbs": len(ph.cmbs), "detector": args.detector,
-               "files": ["image.nii.gz", "cmbs.seg.nrrd", "cmbs.csv", png.name]}
+    labels, head_geometry = builtin_head(args.seed)
+    ph = synthesize(labels, head_geometry, seed=args.seed, config=PhantomConfig(n_cmbs=8, diameter_mm=(3.0, 9.0)))
+    inputs = out / "inputs"
+    swi = write_image(ph.image, ph.geometry, inputs / "demo_case.nii.gz")
+    anatomy = write_image(labels, head_geometry, inputs / "demo_case_anatomy.nii.gz")  # a registered parcellation
+    write_image(ph.cmb_labels, ph.geometry, inputs / "demo_case_truth.nii.gz")
+    if args.detector == "model":
+        from .inference import create_segmenter
+
+        segmenter = create_segmenter(model=None, device=args.device)
+    else:
+        segmenter = _PhantomTruth(ph.cmb_labels)
+    folder = process_case(BatchInput("demo_case", swi), out, segmenter,
+                          regions=region_assigner(parcellation_path=anatomy), write_probability=True)
+    records = read_records_csv(folder / "cmbs.csv")
+    image, geometry = read_image(folder / "image.nii.gz")
+    save_overview_png(image, records, folder / "overview.png", geometry.spacing)
+    score = _score(folder, ph)
+    by_region: dict[str, int] = {}
+    for rec in records:
+        by_region[rec.region or "unassigned"] = by_region.get(rec.region or "unassigned", 0) + 1
+    summary = {"case": str(folder), "detector": segmenter.model_info.get("name"), "n_candidates": len(records),
+               "true_cmbs": len(ph.cmbs), **score, "candidates_by_region (awaiting review)": by_region,
+               "files": sorted(p.name for p in folder.iterdir())}
     print(json.dumps(summary, indent=2))
+    print(f"Next: review it with `cmbquant review {folder} --list`, or in a browser with "
+          f"`cmbquant review-web {out}`; the demo model is trained on synthetic phantoms only (not for clinical use).")
     return 0
+
+
+def _score(folder: Path, ph) -> dict:
+    """Lesion-wise detection against the phantom's truth (VALDO-style centroid matching)."""
+    from CMBQuantStatsLib.validation import evaluate_case
+
+    prob, geometry = read_image(folder / "prob.nii.gz")
+    result = evaluate_case(prob, ph.cmb_labels > 0, affine=geometry.ijk_to_ras[:, [2, 1, 0, 3]])  # index (k, j, i) -> RAS mm
+    c = result.counts
+    return {"true_positives": c.tp, "false_positives": c.fp, "missed": c.fn,
+            "sensitivity": round(c.sensitivity, 3), "precision": round(c.precision, 3) if c.n_pred else None}

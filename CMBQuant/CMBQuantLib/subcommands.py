@@ -181,7 +181,7 @@ def run_batch_command(args: argparse.Namespace, segmenter: Any = None, regions: 
         if regions is None and args.regions == "template":
             from .regions.assign import region_assigner
 
-            regions = region_assigner(atlas=args.atlas_source)
+            regions = region_assigner(atlas=args.atlas_source, on_failure="unassigned")
         elif regions is None and args.regions not in ("", "none"):
             regions = _load(args.regions, "--regions")()
         report = run_batch(args.input, args.out, segmenter, shard_spec, regions=regions, force=args.force,

@@ -9,11 +9,9 @@ outside the head there are no CMBs, and on a CPU the air around the head is 30-6
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +20,6 @@ import numpy as np
 from ..volumes import SUPPORTED, VolumeInputError, case_id_from_path
 from .model_store import DEFAULT_CHECKPOINT, DEMO_MODEL_NAME
 
-CASE_SCHEMA_VERSION = 1
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_MIN_CONFIDENCE = 0.6  # components whose mean probability is below this are flagged low_confidence
 StageFn = Callable[[str, float, str], None]  # (stage, fraction of this case, message)
@@ -42,6 +39,9 @@ class RunOptions:
     crop_to_head: bool = True
     trust_checkpoint: bool = False
     write_segmentation: bool = True
+    regions: str = "template"  # template | none (a parcellation, when given, always wins)
+    parcellation: str | None = None  # label map registered to the SWI, or a folder of <case_id>* label maps
+    atlas_source: str = "auto"
 
 
 @dataclass
@@ -127,89 +127,45 @@ def predict_volume(predictor, image: np.ndarray, spacing_kji, crop_to_head: bool
 
 def process_case(predictor, model_record: dict, input_path: str | Path, out_root: str | Path,
                  options: RunOptions, ctx: Any = None, stage: StageFn | None = None,
-                 case_id: str | None = None) -> tuple[CaseResult, Any]:
-    """Run one case and write its folder; returns the result and the segmentation node (in ``ctx``'s scene)."""
-    from ..candidates import CandidateLimits, find_candidates, write_records_csv
-    from ..volumes import read_image, write_image
+                 case_id: str | None = None) -> CaseResult:
+    """Run one case into a case folder (the same folder ``cmbquant batch`` writes, via ``batch.process_case``)."""
+    from ..batch import BatchInput
+    from ..batch import process_case as write_case
+    from ..candidates import CandidateLimits
+    from .segmenter import NNUNetSegmenter
 
     t0 = time.perf_counter()
-    stage = stage or (lambda s, f, m: None)
     input_path = Path(input_path)
     cid = case_id or case_id_from_path(input_path)
-    out = Path(out_root) / cid
-    stage("read", 0.0, f"reading {input_path.name}")
-    image, geometry = read_image(input_path)
-    if image.ndim != 3:
-        raise VolumeInputError(f"{input_path}: expected a 3D SWI volume, got shape {image.shape}. Pass one echo / "
-                               f"the combined SWI image.")
-    stage("preprocess", 0.05, f"{image.shape[::-1]} voxels, spacing {np.round(geometry.spacing, 3).tolist()} mm")
-    prob, _ = predict_volume(predictor, image, geometry.spacing[::-1], options.crop_to_head, stage)
-    stage("postprocess", 0.82, "finding candidates")
+    segmenter = NNUNetSegmenter(predictor, model_record, options.crop_to_head)
+    segmenter.stage = stage
     limits = CandidateLimits(threshold=options.threshold, min_confidence=options.min_confidence)
-    records, comp = find_candidates(prob.astype(np.float32), geometry, image, limits)
-    stage("write", 0.88, f"{len(records)} candidates; writing {out}")
-    out.mkdir(parents=True, exist_ok=True)
-    files = {"cmbs_csv": str(write_records_csv(records, out / "cmbs.csv")),
-             "prob": str(write_image(prob.astype(np.float32), geometry, out / "prob.nii.gz"))}
-    seg_node = None
-    if options.write_segmentation:
-        from ..scene import headless_context
-        from ..segments import create_cmb_segmentation, save_segmentation
-        from ..volumes import geometry_of_node, volume_node_from_array
-
-        ctx = ctx or headless_context()
-        vol = volume_node_from_array(ctx, image, geometry, cid)
-        if not geometry_of_node(vol).same_as(geometry):
-            raise RuntimeError(f"{input_path}: volume node geometry differs from the file's")
-        seg_node = create_cmb_segmentation(ctx, vol, comp, records, name=f"{cid} CMBs")
-        files["segmentation"] = str(save_segmentation(seg_node, out / "cmbs.seg.nrrd"))
-    seconds = time.perf_counter() - t0
-    _write_case_json(out, input_path, geometry, model_record, options, len(records), seconds)
-    files["case_json"] = str(out / "case.json")
-    stage("case_done", 1.0, f"{len(records)} CMB candidates in {seconds:.1f} s")
-    return CaseResult(cid, str(input_path), str(out), len(records), seconds, "", files), seg_node
+    folder = write_case(BatchInput(cid, input_path), out_root, segmenter, regions=region_assigner_for(options, cid),
+                        limits=limits, stage=stage, write_probability=True)
+    n = sum(1 for _ in open(folder / "cmbs.csv")) - 1
+    files = {p.stem.replace(".seg", "").replace(".nii", ""): str(p) for p in folder.iterdir() if p.is_file()}
+    return CaseResult(cid, str(input_path), str(folder), n, time.perf_counter() - t0, "", files)
 
 
-def _sha256(path: Path) -> str:
-    if path.is_dir():
-        return ""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def region_assigner_for(options: RunOptions, case_id: str):
+    """The region step of a case: its own parcellation when given (file, or a folder holding ``<case_id>*``),
+    else template registration; a failed registration leaves the CMBs 'unassigned' with the reason recorded."""
+    if options.regions == "none":
+        return None
+    from ..regions.assign import region_assigner
 
-
-def _write_case_json(out: Path, input_path: Path, geometry, model: dict, options: RunOptions, n: int,
-                     seconds: float) -> None:
-    import json
-
-    from .. import __version__
-    from ..atomic import atomic_write_json
-
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    path = out / "case.json"
-    old: dict = {}
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except ValueError:
-            old = {}
-    doc = dict(old)
-    doc.update({
-        "schema_version": CASE_SCHEMA_VERSION,
-        "software": {"name": "CMBQuant", "version": __version__},
-        "case_id": out.name,
-        "input": {"file": str(input_path.resolve()), "sha256": _sha256(input_path)},
-        "geometry": {"ijk_to_ras": np.asarray(geometry.ijk_to_ras).tolist(), "shape_kji": list(geometry.shape),
-                     "spacing_ijk": np.asarray(geometry.spacing).tolist()},
-        "model": model,
-        "detection": {"threshold": options.threshold, "min_confidence": options.min_confidence,
-                      "crop_to_head": options.crop_to_head, "n_candidates": n, "seconds": round(seconds, 2)},
-        "created": old.get("created", now),
-        "updated": now,
-    })
-    atomic_write_json(path, doc)
+    parcellation = None
+    if options.parcellation:
+        p = Path(options.parcellation)
+        if p.is_dir():
+            matches = sorted(x for x in p.iterdir() if x.name.startswith(case_id))
+            if not matches:
+                raise VolumeInputError(f"{p}: no parcellation named {case_id}* for case {case_id}. Name it after the "
+                                       "case or pass --regions template.")
+            parcellation = matches[0]
+        else:
+            parcellation = p
+    return region_assigner(parcellation_path=parcellation, atlas=options.atlas_source, on_failure="unassigned")
 
 
 # ------------------------------------------------------------------ command line
@@ -262,6 +218,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="allow full unpickling of checkpoints that weights-only loading refuses (runs code "
                              "from the file: only for models from a trusted source)")
+    parser.add_argument("--regions", choices=["template", "none"], default="template",
+                        help="MARS regions by registration to the MNI template (default) or none")
+    parser.add_argument("--parcellation", default=None, metavar="LABELS",
+                        help="the subject's FreeSurfer/SynthSeg label map registered to the SWI (most accurate), or "
+                             "a folder of <case_id>* label maps for several inputs")
+    parser.add_argument("--atlas-source", default="auto", choices=["auto", "mars", "aparcaseg"],
+                        help="template region map (auto: FreeSurfer MNI aparc+aseg when installed, else MARS atlas)")
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
@@ -269,7 +232,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         model=args.model, folds=tuple(args.folds) if args.folds else None, checkpoint=args.checkpoint,
         configuration=args.configuration, device=args.device, step_size=args.step_size, mirroring=args.mirroring,
         threshold=args.threshold, min_confidence=args.min_confidence, crop_to_head=args.crop_to_head,
-        trust_checkpoint=args.trust_checkpoint)
+        trust_checkpoint=args.trust_checkpoint, regions=args.regions, parcellation=args.parcellation,
+        atlas_source=args.atlas_source)
 
 
 def run(args: argparse.Namespace) -> int:

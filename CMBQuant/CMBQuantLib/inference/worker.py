@@ -56,7 +56,7 @@ def run_job(inputs: list[Path], out: Path, options, writer) -> dict[str, Any]:
             writer.case_progress(_i, frac, s, msg, _c)
 
         try:
-            res, _ = process_case(predictor, model, path, out, options, stage=stage)
+            res = process_case(predictor, model, path, out, options, stage=stage)
         except (VolumeInputError, ModelError, OSError, ValueError) as exc:
             ok = False
             writer.error(str(exc), case)
@@ -143,6 +143,9 @@ def worker_command(inputs: list[str | Path], out: str | Path, result_file: str |
         cmd += ["--no-crop"]
     if o.trust_checkpoint:
         cmd += ["--trust-checkpoint"]
+    cmd += ["--regions", o.regions, "--atlas-source", o.atlas_source]
+    if o.parcellation:
+        cmd += ["--parcellation", str(o.parcellation)]
     return cmd
 
 

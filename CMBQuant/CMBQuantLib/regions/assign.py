@@ -22,7 +22,7 @@ from .parcellation import (
     load_label_map,
     region_map_from_labels,
 )
-from .template import RegistrationConfig, TemplateRegistration, register_to_template
+from .template import RegistrationConfig, RegistrationError, TemplateRegistration, register_to_template
 
 
 def apply_region_map(records: list[CMBRecord], region_map: RegionMap, points_ras: np.ndarray | None = None,
@@ -78,15 +78,23 @@ def assign_in_template(records: list[CMBRecord], reg: TemplateRegistration, regi
 
 def region_assigner(parcellation_path: str | Path | None = None, atlas: str = "auto", atlas_path: str | Path | None = None,
                     allow_download: bool = False, mapping_path: str | Path | None = None,
-                    rules: RegionRules | None = None):
+                    rules: RegionRules | None = None, on_failure: str = "raise"):
     """A ``(records, image, geometry) -> records`` callable for the batch pipeline and the review session.
 
-    Registration failures raise (a case never gets counts from a bad registration); the batch records the error.
+    A failed registration never yields counts: with ``on_failure="raise"`` the case fails; with ``"unassigned"``
+    every CMB is kept as ``unassigned`` and ``region_source`` records why (visible in cmbs.csv and case.json), so
+    the detections are still reviewed and the regions can be redone with a parcellation.
     """
 
     def assign(records: list[CMBRecord], image: np.ndarray, geometry) -> list[CMBRecord]:
-        return assign_regions(records, parcellation_path=parcellation_path, swi_image=image, swi_geometry=geometry,
-                              atlas=atlas, atlas_path=atlas_path, allow_download=allow_download,
-                              mapping_path=mapping_path, rules=rules)
+        try:
+            return assign_regions(records, parcellation_path=parcellation_path, swi_image=image,
+                                  swi_geometry=geometry, atlas=atlas, atlas_path=atlas_path,
+                                  allow_download=allow_download, mapping_path=mapping_path, rules=rules)
+        except RegistrationError as exc:
+            if on_failure != "unassigned":
+                raise
+            why = f"template registration failed: {str(exc).splitlines()[0]}"
+            return [replace(r, region="unassigned", lobe="", side="", region_source=why) for r in records]
 
     return assign

@@ -1,0 +1,34 @@
+"""The nnU-Net model as a batch ``Segmenter``: so ``cmbquant run``, ``batch`` and the Slicer worker share one path."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+StageFn = Callable[[str, float, str], None]
+
+
+class NNUNetSegmenter:
+    """A loaded predictor (loaded once, reused for every case) returning float16 foreground probabilities."""
+
+    def __init__(self, predictor: Any, model_info: dict, crop_to_head: bool = True):
+        self.predictor = predictor
+        self.model_info = model_info
+        self.crop_to_head = crop_to_head
+        self.stage: StageFn | None = None  # set per case to forward tile progress
+
+    def segment(self, image: np.ndarray, geometry) -> np.ndarray:
+        from .run import predict_volume
+
+        prob, _ = predict_volume(self.predictor, image, geometry.spacing[::-1], self.crop_to_head, self.stage)
+        return prob
+
+
+def create_segmenter(model: str | None = None, device: str = "auto", **options: Any) -> NNUNetSegmenter:
+    """The batch command's default factory: ``--model`` (None = shipped demo model) on ``--device``."""
+    from .run import RunOptions, load_predictor
+
+    opts = RunOptions(model=model, device=device, **options)
+    predictor, record = load_predictor(opts)
+    return NNUNetSegmenter(predictor, record, opts.crop_to_head)
