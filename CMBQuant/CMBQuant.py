@@ -126,12 +126,14 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
 
     # -- models and inference -----------------------------------------------------------------------------------
     def _refreshModels(self):
-        from CMBQuantLib.inference.model_store import list_models
+        from CMBQuantLib.inference.model_store import DEMO_MODEL_NAME, list_models
 
         self.ui.modelComboBox.clear()
         self.ui.modelComboBox.addItem("CMBQuant demo model (synthetic, not clinical)", "")
         for info in list_models():
-            self.ui.modelComboBox.addItem(info.name, info.name)
+            if info.name != DEMO_MODEL_NAME:
+                label = info.name if not info.problem else f"{info.name} (invalid: {info.problem})"
+                self.ui.modelComboBox.addItem(label, info.name)
 
     def onImportModel(self):
         from CMBQuantLib.inference.model_store import import_model

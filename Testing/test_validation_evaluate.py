@@ -319,3 +319,31 @@ def test_multichannel_float_prediction_is_refused_not_guessed(tmp_path):
     sitk.WriteImage(img, str(tmp_path / "p.nrrd"))
     with pytest.raises(E.InputError, match="probability channel"):
         E.load_pair(tmp_path / "p.nrrd", ref_path)
+
+
+def test_rejected_segments_of_a_reviewed_cmbquant_case_are_not_predictions(tmp_path):
+    """A reviewed case's cmbs.seg.nrrd: the candidate the reader rejected is no longer a false positive."""
+    pytest.importorskip("slicer")
+    from CMBQuantLib.candidates import find_candidates
+    from CMBQuantLib.scene import headless_context
+    from CMBQuantLib.segments import create_cmb_segmentation, read_records, save_segmentation, update_record
+    from CMBQuantLib.volumes import Geometry, volume_node_from_array, write_image
+    from CMBQuantStatsLib.evaluate import load_pair
+
+    geom = Geometry(np.diag([1.0, 1.0, 1.0, 1.0]), (20, 30, 30))
+    ref = np.zeros(geom.shape, np.uint8)
+    ref[5:8, 5:8, 5:8] = 1
+    pred = ref.copy()
+    pred[12:14, 20:22, 20:22] = 1  # a vessel the reader will reject
+    ctx = headless_context()
+    vol = volume_node_from_array(ctx, np.zeros(geom.shape, np.float32), geom, "swi")
+    records, labels = find_candidates(pred, geom)
+    seg = create_cmb_segmentation(ctx, vol, labels, records)
+    rec = next(r for r in read_records(seg) if r.n_voxels == 8)
+    rec.status, rec.reason = "rejected", "vessel"
+    update_record(seg, rec)
+    (tmp_path / "pred").mkdir()
+    save_segmentation(seg, tmp_path / "pred" / "c1.seg.nrrd")
+    write_image(ref, geom, tmp_path / "ref.nii.gz")
+    pmask, rmask, _ = load_pair(tmp_path / "pred" / "c1.seg.nrrd", tmp_path / "ref.nii.gz")
+    assert pmask.sum() == 27 and np.array_equal(pmask, rmask)

@@ -154,6 +154,25 @@ def is_segmentation(img: sitk.Image, path: Path) -> bool:
         img.HasMetaDataKey("Segmentation_MasterRepresentation")
 
 
+def segmentation_mask(img: sitk.Image, arr: np.ndarray) -> np.ndarray:
+    """Voxels of a ``.seg.nrrd``'s segments, leaving out those a CMBQuant reader rejected (tag status:rejected).
+
+    A rejected candidate is not a predicted CMB after review; segments without CMBQuant tags all count.
+    """
+    layers = arr if arr.ndim == 4 else arr[..., None]
+    keys = set(img.GetMetaDataKeys())
+    mask = np.zeros(layers.shape[:3], bool)
+    n = 0
+    while f"Segment{n}_ID" in keys:
+        tags = img.GetMetaData(f"Segment{n}_Tags") if f"Segment{n}_Tags" in keys else ""
+        if "CMBQuant.status:rejected|" not in tags + "|":
+            layer = int(img.GetMetaData(f"Segment{n}_Layer")) if f"Segment{n}_Layer" in keys else 0
+            value = int(img.GetMetaData(f"Segment{n}_LabelValue")) if f"Segment{n}_LabelValue" in keys else 1
+            mask |= layers[..., layer] == value
+        n += 1
+    return mask if n else (layers != 0).any(-1)
+
+
 def load_pair(pred_path: Path, ref_path: Path, threshold: float = 0.5,
               tol: GeometryTolerance = GeometryTolerance()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(prediction mask, reference mask, affine array-index -> RAS mm) on the reference grid.
@@ -169,7 +188,7 @@ def load_pair(pred_path: Path, ref_path: Path, threshold: float = 0.5,
     pred_img = _read(pred_path)
     parr = _to_3d_array(pred_img, pred_path)
     if is_segmentation(pred_img, pred_path):
-        pmask = (parr != 0).any(-1) if parr.ndim == 4 else parr != 0
+        pmask = segmentation_mask(pred_img, parr)
         pred = _paste_segmentation(pred_img, pmask, ref_img, pred_path, ref_path, tol)
     else:
         check_geometry(pred_img, ref_img, pred_path, ref_path, tol)
