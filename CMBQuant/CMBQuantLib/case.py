@@ -5,7 +5,6 @@ failure names the file and says how to fix it: a reader in a clinic must not nee
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_write_json
+from .atomic import atomic_write_json, sha256_file  # noqa: F401  (sha256_file re-exported)
 from .candidates import CMBRecord, read_records_csv, write_records_csv
 from .scene import SceneContext
 from .volumes import Geometry
@@ -39,20 +38,6 @@ class CaseFolderError(ValueError):
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Content hash of an input file (a DICOM folder hashes its sorted file names and contents)."""
-    path = Path(path)
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode())
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(chunk), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 @dataclass

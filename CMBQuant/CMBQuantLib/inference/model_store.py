@@ -16,6 +16,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..atomic import sha256_file  # noqa: F401  (re-exported: model checksums)
+
 DEFAULT_CHECKPOINT = "checkpoint_final.pth"
 DEMO_MODEL_NAME = "CMBQuantDemo"
 DEMO_MODEL_ZIP = Path(__file__).resolve().parents[1] / "models" / f"{DEMO_MODEL_NAME}.zip"
@@ -204,14 +206,6 @@ def checkpoint_sha256(spec: ModelSpec) -> str:
     if len(digests) == 1:
         return digests[0]
     return hashlib.sha256("".join(digests).encode()).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- the user cache

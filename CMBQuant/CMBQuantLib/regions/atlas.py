@@ -6,7 +6,6 @@ sha256 before use, so a truncated or tampered download is refused rather than pr
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import sha256_file
 from ..volumes import read_image
 from .mapping import load_mapping
 from .parcellation import RegionMap, RegionRules, region_map_from_labels
@@ -41,17 +41,9 @@ def cache_dir() -> Path:
     return (Path(home) if home else Path.home() / ".cmbquant") / "atlases"
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify(path: Path, expected: str = MARS_SHA256) -> Path:
     """Return ``path`` if its sha256 matches; otherwise raise a clear error naming both digests."""
-    got = sha256_of(path)
+    got = sha256_file(path)
     if got != expected:
         raise AtlasError(
             f"{path}: checksum mismatch (sha256 {got}, expected {expected}); the file is corrupted or not the "
