@@ -29,7 +29,7 @@ def test_ui_file_parses_with_a_mrml_widget_root(module):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_every_widget_the_module_uses_exists_in_its_ui(module):
-    source = (ROOT / module / f"{module}.py").read_text()
+    source = (ROOT / module / f"{module}.py").read_text(encoding="utf-8")
     used = set(re.findall(r"(?:self\.ui|\bu)\.([A-Za-z_]\w*)", source))
     missing = used - ui_widget_names(module)
     assert used, "the module binds no widget"
@@ -50,7 +50,7 @@ def test_cmakelists_lists_every_script_and_resource(module):
 @pytest.mark.parametrize("module", MODULES)
 def test_pure_package_never_imports_qt(module):
     for path in (ROOT / module / MODULES[module]).rglob("*.py"):
-        tree = ast.parse(path.read_text())
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []

@@ -85,7 +85,7 @@ def test_trame_stays_inside_the_web_subpackage():
     from pathlib import Path
 
     lib = Path(__file__).resolve().parents[1] / "CMBQuant" / "CMBQuantLib"
-    outside = [p for p in lib.rglob("*.py") if "web" not in p.relative_to(lib).parts and "trame" in p.read_text()]
+    outside = [p for p in lib.rglob("*.py") if "web" not in p.relative_to(lib).parts and "trame" in p.read_text(encoding="utf-8")]
     assert outside == []
 
 
