@@ -110,7 +110,7 @@ def write_records_csv(records: list[CMBRecord], path: str | Path) -> Path:
 
 
 def read_records_csv(path: str | Path) -> list[CMBRecord]:
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         return [CMBRecord.from_row(row) for row in csv.DictReader(fh)]
 
 

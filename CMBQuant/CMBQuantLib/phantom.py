@@ -94,7 +94,7 @@ class Phantom:
 
 def write_cmb_table(cmbs: list[PhantomCMB], path: Path) -> None:
     names = list(PhantomCMB.__dataclass_fields__)
-    with open(path, "w", newline="") as fh:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=names)
         writer.writeheader()
         for c in cmbs:
@@ -102,7 +102,7 @@ def write_cmb_table(cmbs: list[PhantomCMB], path: Path) -> None:
 
 
 def read_cmb_table(path: str | Path) -> list[PhantomCMB]:
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     types = {"cmb_id": int, "label": int, "placement": str}
     return [PhantomCMB(**{k: types.get(k, float)(v) for k, v in row.items()}) for row in rows]

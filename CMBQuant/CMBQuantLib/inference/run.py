@@ -142,7 +142,9 @@ def process_case(predictor, model_record: dict, input_path: str | Path, out_root
     limits = CandidateLimits(threshold=options.threshold, min_confidence=options.min_confidence)
     folder = write_case(BatchInput(cid, input_path), out_root, segmenter, regions=region_assigner_for(options, cid),
                         limits=limits, stage=stage, write_probability=True)
-    n = sum(1 for _ in open(folder / "cmbs.csv")) - 1
+    from ..candidates import read_records_csv
+
+    n = len(read_records_csv(folder / "cmbs.csv"))
     files = {p.stem.replace(".seg", "").replace(".nii", ""): str(p) for p in folder.iterdir() if p.is_file()}
     return CaseResult(cid, str(input_path), str(folder), n, time.perf_counter() - t0, "", files)
 

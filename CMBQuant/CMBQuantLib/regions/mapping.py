@@ -72,7 +72,7 @@ def load_mapping(path: str | Path | None = None) -> dict[int, MarsEntry]:
     """
     path = Path(path) if path is not None else DEFAULT_MAPPING
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
     except FileNotFoundError:
         raise MappingError(f"{path}: mapping table not found") from None
