@@ -40,6 +40,7 @@ class RunOptions:
     threshold: float = DEFAULT_THRESHOLD
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     crop_to_head: bool = True
+    brain_mask: bool = True  # flag candidates outside an intracranial mask computed from the image (outside_brain)
     trust_checkpoint: bool = False
     write_segmentation: bool = True
 
@@ -146,7 +147,12 @@ def process_case(predictor, model_record: dict, input_path: str | Path, out_root
     prob, _ = predict_volume(predictor, image, geometry.spacing[::-1], options.crop_to_head, stage)
     stage("postprocess", 0.82, "finding candidates")
     limits = CandidateLimits(threshold=options.threshold, min_confidence=options.min_confidence)
-    records, comp = find_candidates(prob.astype(np.float32), geometry, image, limits)
+    mask = None
+    if options.brain_mask:
+        from ..brainmask import brain_mask
+
+        mask = brain_mask(image, geometry.spacing[::-1])
+    records, comp = find_candidates(prob.astype(np.float32), geometry, image, limits, brain_mask=mask)
     stage("write", 0.88, f"{len(records)} candidates; writing {out}")
     out.mkdir(parents=True, exist_ok=True)
     files = {"cmbs_csv": str(write_records_csv(records, out / "cmbs.csv")),
@@ -205,7 +211,8 @@ def _write_case_json(out: Path, input_path: Path, geometry, model: dict, options
                      "spacing_ijk": np.asarray(geometry.spacing).tolist()},
         "model": model,
         "detection": {"threshold": options.threshold, "min_confidence": options.min_confidence,
-                      "crop_to_head": options.crop_to_head, "n_candidates": n, "seconds": round(seconds, 2)},
+                      "crop_to_head": options.crop_to_head, "brain_mask": options.brain_mask,
+                      "n_candidates": n, "seconds": round(seconds, 2)},
         "created": old.get("created", now),
         "updated": now,
     })
@@ -259,6 +266,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="flag (never delete) candidates whose mean probability is below this (default %(default)s)")
     parser.add_argument("--no-crop", dest="crop_to_head", action="store_false",
                         help="run on the whole field of view instead of the head bounding box")
+    parser.add_argument("--no-brain-mask", dest="brain_mask", action="store_false",
+                        help="do not flag candidates outside the intracranial mask computed from the image")
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="allow full unpickling of checkpoints that weights-only loading refuses (runs code "
                              "from the file: only for models from a trusted source)")
@@ -269,7 +278,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         model=args.model, folds=tuple(args.folds) if args.folds else None, checkpoint=args.checkpoint,
         configuration=args.configuration, device=args.device, step_size=args.step_size, mirroring=args.mirroring,
         threshold=args.threshold, min_confidence=args.min_confidence, crop_to_head=args.crop_to_head,
-        trust_checkpoint=args.trust_checkpoint)
+        brain_mask=getattr(args, "brain_mask", True), trust_checkpoint=args.trust_checkpoint)
 
 
 def run(args: argparse.Namespace) -> int:
