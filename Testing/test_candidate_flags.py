@@ -3,9 +3,8 @@ intracranial mask). Flags never drop a candidate."""
 import numpy as np
 import pytest
 
-from CMBQuantLib.brainmask import brain_mask, otsu_threshold
 from CMBQuantLib.candidates import (FLAG_LOW_CONF, FLAG_OUTSIDE_BRAIN, FLAG_TOO_BIG, FLAG_TUBULAR, CandidateLimits,
-                                    apply_limits, find_candidates, unflagged)
+                                    apply_limits, brain_mask, find_candidates, otsu_threshold, unflagged)
 from CMBQuantLib.volumes import Geometry
 
 

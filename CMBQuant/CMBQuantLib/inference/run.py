@@ -149,7 +149,7 @@ def process_case(predictor, model_record: dict, input_path: str | Path, out_root
     limits = CandidateLimits(threshold=options.threshold, min_confidence=options.min_confidence)
     mask = None
     if options.brain_mask:
-        from ..brainmask import brain_mask
+        from ..candidates import brain_mask
 
         mask = brain_mask(image, geometry.spacing[::-1])
     records, comp = find_candidates(prob.astype(np.float32), geometry, image, limits, brain_mask=mask)

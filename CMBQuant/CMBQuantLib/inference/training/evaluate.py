@@ -91,7 +91,7 @@ def keep_mask(records, comp: np.ndarray, excluded: tuple[str, ...]) -> np.ndarra
 def evaluate_folder(work: Path, model: Path | None = None, threshold: float = 0.5, prob_dir: Path | None = None,
                     out_name: str = "metrics.json") -> dict:
     """Predict (or reuse ``prob_dir/<case>.npy`` when present; new predictions are saved there) and score."""
-    from ...brainmask import brain_mask
+    from ...candidates import brain_mask
     from ...candidates import CandidateLimits, find_candidates
     from ...phantom import read_cmb_table
     from ...volumes import read_image
