@@ -120,7 +120,7 @@ def test_brain_mask_covers_the_brain_fills_dark_lesions_and_excludes_air_and_sca
 
 
 def test_brain_mask_then_flags_on_a_probability_map():
-    img, sp, r, cmb = _head()
+    img, sp, _, cmb = _head()
     geom = Geometry(np.diag([sp[2], sp[1], sp[0], 1.0]), img.shape)
     prob = np.zeros(img.shape, np.float32)
     prob[cmb] = 0.9
