@@ -120,12 +120,13 @@ def _has_decisions(folder: Path) -> bool:
 def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
                  regions: RegionAssigner | None = None, limits: CandidateLimits | None = None,
                  copy_image: bool = True, stage: Callable[[str, float, str], None] | None = None,
-                 write_probability: bool = False) -> Path:
+                 write_probability: bool = False, brain_mask: bool = True) -> Path:
     """SWI -> segmenter -> candidates -> (regions) -> a complete case folder; ``case.json`` is marked complete
     last, so a crash leaves a folder that the next run redoes. Every producer of case folders (``cmbquant run``,
     ``batch``, the Slicer worker) comes through here, so they all write the same files.
 
-    ``stage(name, fraction, message)`` reports progress; ``write_probability`` keeps ``prob.nii.gz``.
+    ``stage(name, fraction, message)`` reports progress; ``write_probability`` keeps ``prob.nii.gz``;
+    ``brain_mask`` flags (never drops) candidates outside an intracranial mask computed from the image.
     """
     stage = stage or (lambda name, fraction, message: None)
     t0 = time.perf_counter()
@@ -146,7 +147,12 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
         raise ValueError(f"{inp.path}: the segmenter returned shape {output.shape}, the image is {geometry.shape}")
     stage("postprocess", 0.82, "finding candidates")
     limits = limits or CandidateLimits()
-    records, labels = find_candidates(output, geometry, image=image, limits=limits)
+    mask = None
+    if brain_mask:
+        from .candidates import brain_mask as intracranial_mask
+
+        mask = intracranial_mask(image, geometry.spacing[::-1])
+    records, labels = find_candidates(output, geometry, image=image, limits=limits, brain_mask=mask)
     if write_probability and np.issubdtype(output.dtype, np.floating):
         from .volumes import write_image
 
@@ -164,7 +170,7 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
     save_segmentation(seg, folder / SEG_FILE)
     write_cmbs_csv(folder, records)
     write_counts(folder, records, inp.case_id)
-    info.detection = {"threshold": limits.threshold, "min_confidence": limits.min_confidence,
+    info.detection = {"threshold": limits.threshold, "min_confidence": limits.min_confidence, "brain_mask": brain_mask,
                       "max_diameter_mm": limits.max_diameter_mm, "n_candidates": len(records),
                       "seconds": round(time.perf_counter() - t0, 2)}
     info.status = STATUS_COMPLETE

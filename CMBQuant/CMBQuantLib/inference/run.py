@@ -37,6 +37,7 @@ class RunOptions:
     threshold: float = DEFAULT_THRESHOLD
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     crop_to_head: bool = True
+    brain_mask: bool = True  # flag candidates outside an intracranial mask computed from the image (outside_brain)
     trust_checkpoint: bool = False
     write_segmentation: bool = True
     regions: str = "template"  # template | none (a parcellation, when given, always wins)
@@ -141,7 +142,8 @@ def process_case(predictor, model_record: dict, input_path: str | Path, out_root
     segmenter.stage = stage
     limits = CandidateLimits(threshold=options.threshold, min_confidence=options.min_confidence)
     folder = write_case(BatchInput(cid, input_path), out_root, segmenter, regions=region_assigner_for(options, cid),
-                        limits=limits, stage=stage, write_probability=True)
+                        limits=limits, stage=stage, write_probability=True,
+                        brain_mask=options.brain_mask)
     from ..candidates import read_records_csv
 
     n = len(read_records_csv(folder / "cmbs.csv"))
@@ -217,6 +219,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="flag (never delete) candidates whose mean probability is below this (default %(default)s)")
     parser.add_argument("--no-crop", dest="crop_to_head", action="store_false",
                         help="run on the whole field of view instead of the head bounding box")
+    parser.add_argument("--no-brain-mask", dest="brain_mask", action="store_false",
+                        help="do not flag candidates outside the intracranial mask computed from the image")
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="allow full unpickling of checkpoints that weights-only loading refuses (runs code "
                              "from the file: only for models from a trusted source)")
@@ -235,7 +239,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         configuration=args.configuration, device=args.device, step_size=args.step_size, mirroring=args.mirroring,
         threshold=args.threshold, min_confidence=args.min_confidence, crop_to_head=args.crop_to_head,
         trust_checkpoint=args.trust_checkpoint, regions=args.regions, parcellation=args.parcellation,
-        atlas_source=args.atlas_source)
+        atlas_source=args.atlas_source, brain_mask=getattr(args, "brain_mask", True))
 
 
 def run(args: argparse.Namespace) -> int:

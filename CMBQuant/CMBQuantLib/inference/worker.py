@@ -141,6 +141,8 @@ def worker_command(inputs: list[str | Path], out: str | Path, result_file: str |
         cmd += ["--mirroring" if o.mirroring else "--no-mirroring"]
     if not o.crop_to_head:
         cmd += ["--no-crop"]
+    if not o.brain_mask:
+        cmd += ["--no-brain-mask"]
     if o.trust_checkpoint:
         cmd += ["--trust-checkpoint"]
     cmd += ["--regions", o.regions, "--atlas-source", o.atlas_source]

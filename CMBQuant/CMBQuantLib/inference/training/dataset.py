@@ -48,6 +48,15 @@ def randomised_config(rng: np.random.Generator) -> PhantomConfig:
     )
 
 
+def small_cmb_config(rng: np.random.Generator) -> PhantomConfig:
+    """Run-4 fine-tuning distribution: the training ranges, but more and smaller CMBs (2-4.5 mm, log-uniform),
+    the sizes the run-3 model missed."""
+    cfg = randomised_config(rng)
+    cfg.n_cmbs = (10, 20)
+    cfg.diameter_mm = (2.0, 4.5)
+    return cfg
+
+
 def unseen_config(rng: np.random.Generator) -> PhantomConfig:
     """A generator setting outside the training ranges: 25-30 deg oblique, 0.5 mm in-plane, 3 mm slices,
     stronger noise and contrast jitter."""
@@ -113,18 +122,40 @@ def crop_centres(phantom: Phantom, rng: np.random.Generator, n: int) -> list[np.
     return out
 
 
+def edge_centres(phantom: Phantom, rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """Crop centres on the brain surface (cortex, sulcal CSF and its veins, scalp and the air beyond): the places of
+    the run-3 model's false positives. Whatever CMBs fall inside are labelled as usual."""
+    from scipy import ndimage
+
+    brain = phantom.anatomy[::2, ::2, ::2] > 0
+    edge = np.argwhere(brain & ~ndimage.binary_erosion(brain, iterations=2)) * 2
+    return [edge[int(rng.integers(len(edge)))].astype(float) for _ in range(n)]
+
+
+def small_cmb_centres(phantom: Phantom, rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """Half the crops around (small) CMBs, half on the brain surface (vein-rich cortex / CSF, air)."""
+    n_cmb = (n + 1) // 2
+    return crop_centres(phantom, rng, n_cmb + 1)[:n_cmb] + edge_centres(phantom, rng, n - n_cmb)
+
+
 def build_raw_dataset(out: Path, sources: list[Source], crops_per_phantom: int = 3, seed: int = 0,
-                      log=print) -> int:
-    """Write ``imagesTr/``, ``labelsTr/`` (binary CMB masks) and ``dataset.json``; return the case count."""
+                      log=print, config_fn=None, centres_fn=None, first_index: int = 0,
+                      write_json: bool = True) -> int:
+    """Write ``imagesTr/``, ``labelsTr/`` (binary CMB masks) and ``dataset.json``; return the case count.
+
+    ``config_fn`` / ``centres_fn`` replace the phantom distribution and the crop placement; ``first_index`` appends
+    cases after an existing dataset (then the caller writes ``dataset.json`` for the total)."""
     from .plans import dataset_json
 
+    config_fn = config_fn or randomised_config
+    centres_fn = centres_fn or crop_centres
     rng = np.random.default_rng(seed)
     (out / "imagesTr").mkdir(parents=True, exist_ok=True)
     (out / "labelsTr").mkdir(parents=True, exist_ok=True)
-    n = 0
+    n = first_index
     for src in sources:
-        ph = make_phantom(src, randomised_config(rng))
-        for centre in crop_centres(ph, rng, crops_per_phantom):
+        ph = make_phantom(src, config_fn(rng))
+        for centre in centres_fn(ph, rng, crops_per_phantom):
             box = crop_box(ph, centre)
             geom = cropped_geometry(ph.geometry, box)
             case = f"cmb_{n:04d}"
@@ -133,7 +164,8 @@ def build_raw_dataset(out: Path, sources: list[Source], crops_per_phantom: int =
             write_image((ph.cmb_labels[box] > 0).astype(np.uint8), geom, out / "labelsTr" / f"{case}.nii.gz")
             n += 1
         log(f"phantom {src} -> {n} crops, spacing {ph.geometry.spacing.round(2).tolist()}, {len(ph.cmbs)} CMBs")
-    (out / "dataset.json").write_text(json.dumps(dataset_json(n, scaling="p99"), indent=2))
+    if write_json:
+        (out / "dataset.json").write_text(json.dumps(dataset_json(n, scaling="p99"), indent=2))
     return n
 
 

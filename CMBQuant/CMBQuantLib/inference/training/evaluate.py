@@ -2,6 +2,10 @@
 
 A true CMB is detected when a predicted 26-connected component overlaps it; a predicted component overlapping no
 true CMB is a false positive (vessel dots and pallidal calcifications are the usual culprits).
+
+Besides every component above the threshold, the same predictions are scored with flagged candidates excluded (what a
+reader sees unflagged): below mean probability 0.6 (``low_confidence``), the domain-rule flags ``tubular`` and
+``outside_brain`` (brain mask from the image, as in the inference run), and every flag together.
 """
 from __future__ import annotations
 
@@ -28,14 +32,18 @@ class ScanScore:
 
 
 def score_scan(case: str, prob: np.ndarray, truth: np.ndarray, threshold: float, seconds: float,
-               diameters: dict[int, float], min_confidence: float = 0.0) -> ScanScore:
+               diameters: dict[int, float], min_confidence: float = 0.0,
+               keep: np.ndarray | None = None) -> ScanScore:
     """``min_confidence`` > 0 scores only components whose mean probability reaches it (what a reader sees
-    unflagged)."""
+    unflagged); ``keep`` (boolean, same grid) scores only the predicted voxels inside it (e.g. the unflagged
+    candidates' components)."""
     from scipy import ndimage
 
     from ...candidates import label_components
 
     pred = prob >= threshold
+    if keep is not None:
+        pred &= keep
     comp, n_pred = label_components(pred)
     if min_confidence > 0 and n_pred:
         means = ndimage.mean(prob, comp, index=np.arange(1, n_pred + 1))
@@ -64,34 +72,75 @@ def summarise(scores: list[ScanScore]) -> dict:
             "missed_diameters_mm": sorted(round(d, 1) for s in scores for d in s.missed_diameters)}
 
 
-def evaluate_folder(work: Path, model: Path | None = None, threshold: float = 0.5) -> dict:
+UNFLAGGED_VARIANTS = {  # metrics key -> flags whose candidates are excluded
+    "unflagged_tubular": ("tubular",),
+    "unflagged_outside_brain": ("outside_brain",),
+    "unflagged_rules": ("tubular", "outside_brain"),
+    "unflagged_all_flags": ("tubular", "outside_brain", "low_confidence", "exceeds_cmb_size", "below_min_size"),
+}
+
+
+def keep_mask(records, comp: np.ndarray, excluded: tuple[str, ...]) -> np.ndarray:
+    """Voxels of the candidates that carry none of the ``excluded`` flags."""
+    ok = np.zeros(int(comp.max()) + 1, bool)
+    for r in records:
+        ok[r.cmb_id] = not (set(r.flags) & set(excluded))
+    return ok[comp]
+
+
+def evaluate_folder(work: Path, model: Path | None = None, threshold: float = 0.5, prob_dir: Path | None = None,
+                    out_name: str = "metrics.json") -> dict:
+    """Predict (or reuse ``prob_dir/<case>.npy`` when present; new predictions are saved there) and score."""
+    from ...candidates import brain_mask
+    from ...candidates import CandidateLimits, find_candidates
     from ...phantom import read_cmb_table
     from ...volumes import read_image
-    from ..model_store import validate_model
-    from ..predictor import CMBPredictor, PredictorOptions
-    from ..run import predict_volume
+    from ..run import DEFAULT_MIN_CONFIDENCE, predict_volume
 
-    model = model or next((work / "export").glob("Dataset*/*__*__*"))
-    pred = CMBPredictor(validate_model(model), PredictorOptions(device="cpu", step_size=1.0, mirroring=False))
+    pred = None
     groups: dict[str, list[ScanScore]] = {}
-    flagged: dict[str, list[ScanScore]] = {}
+    variants: dict[str, dict[str, list[ScanScore]]] = {"unflagged_min_confidence_0.6": {},
+                                                        **{k: {} for k in UNFLAGGED_VARIANTS}}
     for img_path in sorted((work / "test").glob("*_swi.nii.gz")):
         case = img_path.name[: -len("_swi.nii.gz")]
         image, geom = read_image(img_path)
         truth, _ = read_image(work / "test" / f"{case}_cmb.nii.gz")
+        truth = np.rint(truth).astype(np.int32)
         diam = {c.cmb_id: c.diameter_mm for c in read_cmb_table(work / "test" / f"{case}_cmbs.csv")}
+        cached = prob_dir / f"{case}.npy" if prob_dir else None
         t0 = time.perf_counter()
-        prob, _ = predict_volume(pred, image, geom.spacing[::-1])
-        s = score_scan(case, prob.astype(np.float32), np.rint(truth).astype(np.int32), threshold,
-                       time.perf_counter() - t0, diam)
-        groups.setdefault(case.split("_")[0], []).append(s)
+        if cached is not None and cached.exists():
+            prob = np.load(cached)
+        else:
+            if pred is None:
+                from ..model_store import validate_model
+                from ..predictor import CMBPredictor, PredictorOptions
+
+                model = model or next((work / "export").glob("Dataset*/*__*__*"))
+                pred = CMBPredictor(validate_model(model), PredictorOptions(device="cpu", step_size=1.0,
+                                                                            mirroring=False))
+            prob, _ = predict_volume(pred, image, geom.spacing[::-1])
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cached, prob)
+        prob = prob.astype(np.float32)
+        s = score_scan(case, prob, truth, threshold, time.perf_counter() - t0, diam)
+        group = case.split("_")[0]
+        groups.setdefault(group, []).append(s)
         print(json.dumps(asdict(s)), flush=True)
-        s2 = score_scan(case, prob.astype(np.float32), np.rint(truth).astype(np.int32), threshold, s.seconds, diam,
-                        min_confidence=0.6)
-        flagged.setdefault(case.split("_")[0], []).append(s2)
+        variants["unflagged_min_confidence_0.6"].setdefault(group, []).append(
+            score_scan(case, prob, truth, threshold, s.seconds, diam, min_confidence=0.6))
+        records, comp = find_candidates(prob, geom, image,
+                                        CandidateLimits(threshold=threshold, min_confidence=DEFAULT_MIN_CONFIDENCE),
+                                        brain_mask=brain_mask(image, geom.spacing[::-1]))
+        for key, excluded in UNFLAGGED_VARIANTS.items():
+            variants[key].setdefault(group, []).append(
+                score_scan(case, prob, truth, threshold, s.seconds, diam, keep=keep_mask(records, comp, excluded)))
     out = {g: summarise(v) for g, v in groups.items()}
     out["all"] = summarise([s for v in groups.values() for s in v])
-    out["unflagged_min_confidence_0.6"] = {g: summarise(v) for g, v in flagged.items()}
-    (work / "metrics.json").write_text(json.dumps(out, indent=2))
+    for key, per_group in variants.items():
+        out[key] = {g: summarise(v) for g, v in per_group.items()}
+        out[key]["all"] = summarise([s for v in per_group.values() for s in v])
+    (work / out_name).write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2), flush=True)
     return out

@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from .dataset import Source, build_raw_dataset, synthseg_maps, write_test_phantoms
+from .dataset import (Source, build_raw_dataset, small_cmb_centres, small_cmb_config, synthseg_maps,
+                      write_test_phantoms)
 from .plans import CONFIGURATION, DATASET_NAME, PLANS_NAME, small_plans
 
 TRAIN_SYNTHSEG = 12  # maps 01-12 train, 13-14 are held out (unseen anatomy)
@@ -44,6 +45,34 @@ def stage_data(work: Path, shared: Path) -> None:
     print(f"raw dataset: {n} crops", flush=True)
 
 
+def small_cmb_sources(shared: Path) -> list[Source]:
+    """Run-4 extra phantoms: the training anatomy (maps 01-12, new seeds) and new procedural heads."""
+    maps = synthseg_maps(shared)[:TRAIN_SYNTHSEG]
+    return [Source(p, 40 + i) for i, p in enumerate(maps)] + [Source(None, 110 + i) for i in range(4)]
+
+
+def stage_data_small(work: Path, shared: Path, part: int = 0, parts: int = 1, n_phantoms: int = 16,
+                     crops_per_phantom: int = 6) -> None:
+    """Append crops with many 2-4.5 mm CMBs and brain-surface crops (veins, CSF, air) after the existing cases.
+    ``part``/``parts`` split the phantoms over processes (case numbers stay disjoint)."""
+    from .plans import dataset_json
+
+    raw = work / "raw" / DATASET_NAME
+    base = int(json.loads((raw / "dataset.json").read_text())["numTraining"])  # cases before this stage
+    srcs = small_cmb_sources(shared)[:n_phantoms]
+    mine = srcs[part::parts]
+    first = base + part * crops_per_phantom
+    # interleaved assignment: phantom m of this part gets cases first + m * parts * crops_per_phantom ...
+    for m, src in enumerate(mine):
+        build_raw_dataset(raw, [src], crops_per_phantom, seed=1000 + src.seed, config_fn=small_cmb_config,
+                          centres_fn=small_cmb_centres,
+                          first_index=first + m * parts * crops_per_phantom, write_json=False)
+    if part == parts - 1:
+        total = base + len(srcs) * crops_per_phantom
+        (raw / "dataset.json").write_text(json.dumps(dataset_json(total, scaling="p99"), indent=2))
+    print(f"small-CMB data part {part}/{parts}: {len(mine)} phantoms", flush=True)
+
+
 def stage_testdata(work: Path, shared: Path) -> None:
     write_test_phantoms(work / "test", test_sources(shared), unseen=False, seed=2)
     write_test_phantoms(work / "test", test_sources(shared)[::2] + [Source(None, 700)], unseen=True, seed=3)
@@ -68,6 +97,7 @@ def stage_preprocess(work: Path) -> None:
     out.mkdir(exist_ok=True)
     pp = DefaultPreprocessor(verbose=False)
     cases = sorted(p.name[: -len(".nii.gz")] for p in (raw / "labelsTr").glob("*.nii.gz"))
+    cases = [c for c in cases if not (out / f"{c}.pkl").exists()]  # resume / appended cases only
     for c in cases:
         pp.run_case_save(str(out / c), [str(raw / "imagesTr" / f"{c}_0000.nii.gz")],
                          str(raw / "labelsTr" / f"{c}.nii.gz"), pm, cm, ds)
@@ -109,13 +139,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[5] / "shared")
     p.add_argument("--stage", default="all",
-                   choices=["all", "data", "testdata", "preprocess", "train", "export", "evaluate"])
+                   choices=["all", "data", "data_small", "testdata", "preprocess", "train", "export", "evaluate"])
     p.add_argument("--iterations", type=int, default=2000, help="upper bound on training iterations")
     p.add_argument("--budget-minutes", type=float, default=None, help="fit the epoch count to this wall-clock budget")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
     p.add_argument("--init-from", type=Path, default=None, help="start from this checkpoint's weights")
     p.add_argument("--oversample", type=float, default=None, help="foreground oversampling (default 0.33)")
     p.add_argument("--lr", type=float, default=None, help="initial learning rate (nnU-Net default 0.01)")
+    p.add_argument("--part", type=int, default=0, help="data_small: this process's share")
+    p.add_argument("--parts", type=int, default=1, help="data_small: number of processes")
+    p.add_argument("--n-phantoms", type=int, default=16, help="data_small: extra phantoms")
+    p.add_argument("--crops-per-phantom", type=int, default=6, help="data_small: crops per extra phantom")
+    p.add_argument("--eval-model", type=Path, default=None, help="evaluate: model folder (default: work/export)")
+    p.add_argument("--prob-dir", type=Path, default=None, help="evaluate: cache / reuse probabilities here")
+    p.add_argument("--metrics-name", default="metrics.json", help="evaluate: output file name in --work")
     p.add_argument("--model-out", type=Path, default=None, help="where to write the exported model zip")
     a = p.parse_args(argv)
     _env(a.work)
@@ -124,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         if s == "data":
             stage_data(a.work, a.shared)
+        elif s == "data_small":
+            stage_data_small(a.work, a.shared, a.part, a.parts, a.n_phantoms, a.crops_per_phantom)
         elif s == "testdata":
             stage_testdata(a.work, a.shared)
         elif s == "preprocess":
@@ -138,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         elif s == "evaluate":
             from .evaluate import evaluate_folder
 
-            evaluate_folder(a.work)
+            evaluate_folder(a.work, a.eval_model, prob_dir=a.prob_dir, out_name=a.metrics_name)
         print(f"stage {s}: {time.time() - t0:.0f} s", flush=True)
     return 0
 
