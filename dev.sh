@@ -44,7 +44,8 @@ case "$cmd" in
   demo)
     install_python_deps
     "$VENV/bin/cmbquant" demo --out out/demo "$@"
-    echo "Open out/demo/demo_case/overview.png, or load out/demo/demo_case/*.nii.gz + cmbs.seg.nrrd in Slicer."
+    echo "Open out/demo/demo_case/overview.png, or load out/demo/demo_case/image.nii.gz + cmbs.seg.nrrd in Slicer."
+    echo "The commands above run after 'source $VENV/bin/activate' (or call $VENV/bin/cmbquant directly)."
     ;;
   test)
     install_python_deps
