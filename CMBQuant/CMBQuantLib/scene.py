@@ -101,3 +101,15 @@ def add_slice_nodes(ctx: SceneContext, names: tuple[str, ...] = ("Red", "Yellow"
             ctx.scene.AddNode(node)
         out[name] = node
     return out
+
+
+def read_with_storage_node(ctx: SceneContext, node: Any, storage: Any, path: str) -> bool:
+    """Read ``path`` into ``node`` through Slicer's own ``storage`` node (as "Add data" does); False on failure,
+    in which case ``node`` is removed from the scene again."""
+    storage.SetFileName(str(path))
+    ctx.scene.AddNode(storage)
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    if storage.ReadData(node):
+        return True
+    ctx.scene.RemoveNode(node)
+    return False

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .candidates import CMBRecord
-from .scene import SceneContext
+from .scene import SceneContext, read_with_storage_node
 from .volumes import geometry_of_node
 
 TAG_PREFIX = "CMBQuant."
@@ -221,12 +221,7 @@ def load_segmentation(ctx: SceneContext, path: str | Path, name: str | None = No
     if not path.exists():
         raise FileNotFoundError(f"{path}: segmentation file not found")
     seg_node = ctx.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or path.name.replace(".seg.nrrd", ""))
-    storage = slicer.vtkMRMLSegmentationStorageNode()
-    storage.SetFileName(str(path))
-    ctx.scene.AddNode(storage)
-    seg_node.SetAndObserveStorageNodeID(storage.GetID())
-    if not storage.ReadData(seg_node):
-        ctx.scene.RemoveNode(seg_node)
+    if not read_with_storage_node(ctx, seg_node, slicer.vtkMRMLSegmentationStorageNode(), str(path)):
         raise ValueError(f"{path}: not a readable Slicer segmentation (.seg.nrrd). Re-export it from Slicer.")
     seg_node.CreateDefaultDisplayNodes()
     return seg_node

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .scene import SceneContext
+from .scene import SceneContext, read_with_storage_node
 
 SUPPORTED = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -202,12 +202,7 @@ def load_volume(ctx: SceneContext, path: str | Path, name: str | None = None) ->
     node = slicer.vtkMRMLScalarVolumeNode()
     node.SetName(node_name)
     ctx.scene.AddNode(node)
-    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
-    storage.SetFileName(str(path))
-    ctx.scene.AddNode(storage)
-    node.SetAndObserveStorageNodeID(storage.GetID())
-    if not storage.ReadData(node):
-        ctx.scene.RemoveNode(node)
+    if not read_with_storage_node(ctx, node, slicer.vtkMRMLVolumeArchetypeStorageNode(), str(path)):
         raise VolumeInputError(f"{path}: Slicer could not read this file. Re-export it as NIfTI or NRRD.")
     _ensure_display(ctx, node)
     return node

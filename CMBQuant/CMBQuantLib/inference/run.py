@@ -39,7 +39,6 @@ class RunOptions:
     crop_to_head: bool = True
     brain_mask: bool = True  # flag candidates outside an intracranial mask computed from the image (outside_brain)
     trust_checkpoint: bool = False
-    write_segmentation: bool = True
     regions: str = "template"  # template | none (a parcellation, when given, always wins)
     parcellation: str | None = None  # label map registered to the SWI, or a folder of <case_id>* label maps
     atlas_source: str = "auto"

@@ -35,25 +35,6 @@ def slicer_app_context() -> tuple[Any, SceneContext]:
     return app, ctx
 
 
-def sync_segments(session: Any) -> bool:
-    """Bring segment tags and colours in line with the session's records, and save when they were stale.
-
-    Workaround: ``ReviewSession._commit`` snapshots ``before = self.records()``, the very objects ``apply_effect``
-    then mutates, so ``_sync_scene`` sees no status change and never calls ``update_record``: segments keep their old
-    colour and tags (cmbs.csv is still right: it is rewritten because it differs). Harmless once that is fixed.
-    """
-    from ..segments import read_records, update_record
-
-    seg_node = session.case.seg_node
-    in_tags = {r.cmb_id: r.to_row() for r in read_records(seg_node)}
-    stale = [r for r in session.records() if in_tags.get(r.cmb_id) not in (None, r.to_row())]
-    for rec in stale:
-        update_record(seg_node, rec)
-    if stale:
-        session.save()
-    return bool(stale)
-
-
 def css_colour(rgb: tuple[float, float, float]) -> str:
     return "rgb({}, {}, {})".format(*(round(255 * c) for c in rgb))
 
@@ -200,8 +181,6 @@ class ReviewController:
                     self.message = "Nothing to redo."
             elif command.action != "jump":
                 return False
-            if command.action in ("decide", "undo", "redo"):
-                sync_segments(s)
         except REVIEW_ERRORS as exc:
             self.message = str(exc)
             return False
@@ -237,7 +216,6 @@ class ReviewController:
         except REVIEW_ERRORS as exc:
             self.message = f"Could not add a CMB there: {exc}"
             return
-        sync_segments(self.session)
         self._seen_log = self._log_stamp()
         self.message = f"Added CMB {rec.cmb_id} ({rec.diameter_eq_mm:.1f} mm) at R {ras[0]:.1f} A {ras[1]:.1f} S {ras[2]:.1f}"
         self.centre()
