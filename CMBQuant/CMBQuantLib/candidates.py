@@ -71,6 +71,11 @@ class CMBRecord:
     side: str = ""
     region_source: str = ""
     flags: list[str] = field(default_factory=list)
+    # Two-stage detector: the CMB filter's probability that this spot is a CMB (None: no filter ran), and who set
+    # the status ("" for pending/the reader, "cmbquant" when the filter rejected it: reason ``filter``).
+    p_cmb: float | None = None
+    decided_by: str = ""
+    source: str = ""  # which screen found it: nnunet, dark_spot, nnunet+dark_spot, reader
 
     @property
     def ras(self) -> np.ndarray:
@@ -98,9 +103,9 @@ class CMBRecord:
                 kw[f.name] = [x for x in raw.split(";") if x]
             elif f.name in ("cmb_id", "n_voxels"):
                 kw[f.name] = int(float(raw)) if raw != "" else 0
-            elif f.name in ("status", "reason", "region", "lobe", "side", "region_source"):
+            elif f.name in ("status", "reason", "region", "lobe", "side", "region_source", "decided_by", "source"):
                 kw[f.name] = raw
-            elif f.name in ("confidence_mean", "confidence_max", "intensity_mean", "intensity_min"):
+            elif f.name in ("confidence_mean", "confidence_max", "intensity_mean", "intensity_min", "p_cmb"):
                 kw[f.name] = float(raw) if raw not in ("", None) else None
             else:
                 kw[f.name] = float(raw) if raw not in ("", None) else 0.0

@@ -33,6 +33,9 @@ from .volumes import Geometry
 LOG_VERSION = 1
 REASONS = ("vessel", "calcification", "iron", "cavernoma", "haemorrhagic_transformation", "macrohaemorrhage",
            "siderosis", "artefact", "other")
+# Reasons set by the pipeline, never by a reader's key: ``filter`` = the CMB filter's p_cmb was below its threshold
+# (status rejected, decided_by "cmbquant"); hidden from the queue by default, restorable by any decision.
+MACHINE_REASONS = ("filter",)
 ORDERS = ("confidence", "position")
 ACTIONS = ("decide", "add", "delete", "undo", "redo")
 ADDED_DEFAULT_STATUS = "definite"  # the reader clicked it because they saw a CMB
@@ -529,7 +532,7 @@ def _check_decision(status: str, reason: str) -> tuple[str, str]:
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     if status == "rejected":
-        if reason not in REASONS:
+        if reason not in REASONS and reason not in MACHINE_REASONS:
             raise ValueError(f"a rejection needs a reason from {REASONS}, got {reason!r}")
         return status, reason
     if reason:
