@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .candidates import CandidateLimits, CMBRecord, find_candidates
+from .candidates import brain_mask as intracranial_mask
 from .case import (
     CASE_JSON,
     REVIEW_LOG,
@@ -29,6 +30,7 @@ from .case import (
     write_case_json,
     write_cmbs_csv,
 )
+from .detection.two_stage import detect
 from .volumes import SUPPORTED, Geometry, case_id_from_path
 
 COHORT_FILE = "cohort.csv"
@@ -145,14 +147,16 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
     output = np.asarray(segmenter.segment(image, geometry))
     if output.shape != geometry.shape:
         raise ValueError(f"{inp.path}: the segmenter returned shape {output.shape}, the image is {geometry.shape}")
-    stage("postprocess", 0.82, "finding candidates")
     limits = limits or CandidateLimits()
-    mask = None
-    if brain_mask:
-        from .candidates import brain_mask as intracranial_mask
-
-        mask = intracranial_mask(image, geometry.spacing[::-1])
-    records, labels = find_candidates(output, geometry, image=image, limits=limits, brain_mask=mask)
+    cmb_filter = getattr(segmenter, "cmb_filter", None)
+    if cmb_filter is not None:
+        stage("postprocess", 0.82, "screening dark spots and scoring candidates (CMB filter)")
+        detection = detect(image, geometry, output, cmb_filter, limits)
+        records, labels, two_stage = detection.records, detection.labels, detection.summary
+    else:
+        stage("postprocess", 0.82, "finding candidates")
+        records, labels = one_stage_candidates(output, image, geometry, limits, brain_mask)
+        two_stage = {"two_stage": False}
     if write_probability and np.issubdtype(output.dtype, np.floating):
         from .volumes import write_image
 
@@ -172,12 +176,19 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
     write_counts(folder, records, inp.case_id)
     info.detection = {"threshold": limits.threshold, "min_confidence": limits.min_confidence, "brain_mask": brain_mask,
                       "max_diameter_mm": limits.max_diameter_mm, "n_candidates": len(records),
-                      "seconds": round(time.perf_counter() - t0, 2)}
+                      "seconds": round(time.perf_counter() - t0, 2), **two_stage}
     info.status = STATUS_COMPLETE
     write_case_json(folder, info)
     ctx.scene.Clear(1)
     stage("case_done", 1.0, f"{len(records)} CMB candidates in {info.detection['seconds']} s")
     return folder
+
+
+def one_stage_candidates(output: np.ndarray, image: np.ndarray, geometry: Geometry, limits: CandidateLimits,
+                         brain_mask: bool) -> tuple[list[CMBRecord], np.ndarray]:
+    """The seed study's path: one candidate per nnU-Net component (no filter), ``outside_brain`` flagged."""
+    mask = intracranial_mask(image, geometry.spacing[::-1]) if brain_mask else None
+    return find_candidates(output, geometry, image=image, limits=limits, brain_mask=mask)
 
 
 @dataclass

@@ -155,6 +155,9 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
                         "default), 'none', or MODULE:FACTORY returning a region assigner")
     p.add_argument("--atlas-source", default="auto", choices=("auto", "mars", "aparcaseg"),
                    help="template region map (auto: FreeSurfer MNI aparc+aseg when installed, else the MARS atlas)")
+    p.add_argument("--filter", default="auto", metavar="auto|none|demo|DIR",
+                   help="CMB filter (stage 2), as for `cmbquant run` (default: the model's own, if any)")
+    p.add_argument("--filter-threshold", type=float, default=None, metavar="P", help="override the filter's threshold")
     p.add_argument("--force", action="store_true", help="redo finished cases (never those with review decisions)")
     p.add_argument("--no-copy-image", action="store_true", help="do not copy the SWI into the case folders")
 
@@ -177,7 +180,9 @@ def run_batch_command(args: argparse.Namespace, segmenter: Any = None, regions: 
     try:
         shard_spec = parse_shard(args.shard)
         if segmenter is None:
-            segmenter = _load(args.segmenter, "--segmenter")(model=args.model, device=args.device)
+            factory = _load(args.segmenter, "--segmenter")
+            extra = {"filter": args.filter, "filter_threshold": args.filter_threshold} if args.segmenter == DEFAULT_SEGMENTER else {}
+            segmenter = factory(model=args.model, device=args.device, **extra)
         if regions is None and args.regions == "template":
             from .regions.assign import region_assigner
 

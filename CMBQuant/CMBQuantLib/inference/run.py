@@ -42,6 +42,8 @@ class RunOptions:
     regions: str = "template"  # template | none (a parcellation, when given, always wins)
     parcellation: str | None = None  # label map registered to the SWI, or a folder of <case_id>* label maps
     atlas_source: str = "auto"
+    filter: str = "auto"  # CMB filter: auto (the model's own, if any) | none | demo | a cmb_filter folder
+    filter_threshold: float | None = None  # None: the threshold in the filter's filter.json
 
 
 @dataclass
@@ -85,6 +87,15 @@ def load_predictor(options: RunOptions):
         "cuda": pred.info.cuda_version,
     }
     return pred, record
+
+
+def load_run_filter(options: RunOptions, model_record: dict):
+    """The CMB filter of a run (None: one-stage nnU-Net), recorded in the model record for case.json."""
+    from .filter_select import select_filter
+
+    cmb_filter = select_filter(options.filter, model_record.get("folder"), options.filter_threshold)
+    model_record["filter"] = cmb_filter.info() if cmb_filter is not None else None
+    return cmb_filter
 
 
 # ------------------------------------------------------------------ one case
@@ -137,7 +148,7 @@ def process_case(predictor, model_record: dict, input_path: str | Path, out_root
     t0 = time.perf_counter()
     input_path = Path(input_path)
     cid = case_id or case_id_from_path(input_path)
-    segmenter = NNUNetSegmenter(predictor, model_record, options.crop_to_head)
+    segmenter = NNUNetSegmenter(predictor, model_record, options.crop_to_head, cmb_filter=load_run_filter(options, model_record))
     segmenter.stage = stage
     limits = CandidateLimits(threshold=options.threshold, min_confidence=options.min_confidence)
     folder = write_case(BatchInput(cid, input_path), out_root, segmenter, regions=region_assigner_for(options, cid),
@@ -228,6 +239,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parcellation", default=None, metavar="LABELS",
                         help="the subject's FreeSurfer/SynthSeg label map registered to the SWI (most accurate), or "
                              "a folder of <case_id>* label maps for several inputs")
+    parser.add_argument("--filter", default="auto", metavar="auto|none|demo|DIR",
+                        help="CMB filter (stage 2): auto = the model's own when it ships one (the demo model does), "
+                             "none = plain one-stage nnU-Net, demo = the shipped filter with any model, or a folder")
+    parser.add_argument("--filter-threshold", type=float, default=None, metavar="P",
+                        help="p_cmb below this is rejected (reason filter, restorable); default: the filter's own")
     parser.add_argument("--atlas-source", default="auto", choices=["auto", "mars", "aparcaseg"],
                         help="template region map (auto: FreeSurfer MNI aparc+aseg when installed, else MARS atlas)")
 
@@ -238,7 +254,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         configuration=args.configuration, device=args.device, step_size=args.step_size, mirroring=args.mirroring,
         threshold=args.threshold, min_confidence=args.min_confidence, crop_to_head=args.crop_to_head,
         trust_checkpoint=args.trust_checkpoint, regions=args.regions, parcellation=args.parcellation,
-        atlas_source=args.atlas_source, brain_mask=getattr(args, "brain_mask", True))
+        atlas_source=args.atlas_source, brain_mask=getattr(args, "brain_mask", True),
+        filter=getattr(args, "filter", "auto"), filter_threshold=getattr(args, "filter_threshold", None))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,10 +12,11 @@ StageFn = Callable[[str, float, str], None]
 class NNUNetSegmenter:
     """A loaded predictor (loaded once, reused for every case) returning float16 foreground probabilities."""
 
-    def __init__(self, predictor: Any, model_info: dict, crop_to_head: bool = True):
+    def __init__(self, predictor: Any, model_info: dict, crop_to_head: bool = True, cmb_filter: Any = None):
         self.predictor = predictor
         self.model_info = model_info
         self.crop_to_head = crop_to_head
+        self.cmb_filter = cmb_filter  # stage 2 (detection.cmb_filter.CMBFilter) or None: one-stage nnU-Net
         self.stage: StageFn | None = None  # set per case to forward tile progress
 
     def segment(self, image: np.ndarray, geometry) -> np.ndarray:
@@ -27,8 +28,8 @@ class NNUNetSegmenter:
 
 def create_segmenter(model: str | None = None, device: str = "auto", **options: Any) -> NNUNetSegmenter:
     """The batch command's default factory: ``--model`` (None = shipped demo model) on ``--device``."""
-    from .run import RunOptions, load_predictor
+    from .run import RunOptions, load_predictor, load_run_filter
 
     opts = RunOptions(model=model, device=device, **options)
     predictor, record = load_predictor(opts)
-    return NNUNetSegmenter(predictor, record, opts.crop_to_head)
+    return NNUNetSegmenter(predictor, record, opts.crop_to_head, cmb_filter=load_run_filter(opts, record))

@@ -145,7 +145,9 @@ def worker_command(inputs: list[str | Path], out: str | Path, result_file: str |
         cmd += ["--no-brain-mask"]
     if o.trust_checkpoint:
         cmd += ["--trust-checkpoint"]
-    cmd += ["--regions", o.regions, "--atlas-source", o.atlas_source]
+    cmd += ["--regions", o.regions, "--atlas-source", o.atlas_source, "--filter", o.filter]
+    if o.filter_threshold is not None:
+        cmd += ["--filter-threshold", str(o.filter_threshold)]
     if o.parcellation:
         cmd += ["--parcellation", str(o.parcellation)]
     return cmd

@@ -1,0 +1,113 @@
+"""The two-stage detector: screening (dark-spot seeds united with nnU-Net components) -> blobs -> CMB filter.
+
+Every candidate the filter scores at or above ``keep_floor`` becomes a record and a segment: ``p_cmb`` at or above
+the filter threshold stays ``pending`` for the reader; below it, ``rejected`` with reason ``filter`` and
+``decided_by`` ``cmbquant`` (hidden in review by default, restorable). Screen seeds the filter scores below the
+floor are noise the reader never needs to see; their number is recorded in ``case.json``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..candidates import (
+    CandidateLimits,
+    CMBRecord,
+    apply_limits,
+    brain_mask,
+    component_records,
+    flag_outside_brain,
+    label_components,
+)
+from ..volumes import Geometry
+from .blobs import Blob, grow_blobs, label_map
+from .cmb_filter import CMBFilter
+from .features import ScanContext, feature_matrix, scan_context
+from .screening import ScreenSettings, Seed, find_seeds, screen_maps
+
+SCREEN_EDGE_MM = 1.0  # seeds deeper than this inside the brain mask (the partial-volume rim makes dots)
+FLAG_EDGE_MM = 2.0  # the ``outside_brain`` flag, as in the one-stage path
+KEEP_FLOOR = 0.05
+DECIDED_BY = "cmbquant"
+FILTER_REASON = "filter"
+
+
+@dataclass
+class Screened:
+    """Stage 1's output for one scan (also what training reads)."""
+
+    blobs: list[Blob]
+    sources: list[set[str]]
+    context: ScanContext
+    brain: np.ndarray
+    n_seeds: int
+
+
+@dataclass
+class Detection:
+    records: list[CMBRecord]
+    labels: np.ndarray  # uint32, value = cmb_id
+    summary: dict
+
+
+def screen(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None = None,
+           settings: ScreenSettings | None = None, nnunet_threshold: float = 0.3) -> Screened:
+    """Brain mask -> screen maps -> nnU-Net seeds first, then dark-spot seeds strongest first -> blobs."""
+    sp = geometry.spacing[::-1]
+    brain = brain_mask(image, sp, erode_mm=0.0)
+    maps = screen_maps(image, sp, brain)
+    ctx = scan_context(maps, geometry, brain)
+    nn_seeds = nnunet_seeds(prob, maps, nnunet_threshold, (settings or ScreenSettings()).scales_mm)
+    dark = find_seeds(maps, ctx.edge_distance_mm > SCREEN_EDGE_MM, sp, settings)
+    seeds = nn_seeds + dark
+    blobs, sources = grow_blobs(maps.normalised, seeds, sp, ["nnunet"] * len(nn_seeds) + ["dark_spot"] * len(dark))
+    return Screened(blobs, sources, ctx, brain, len(seeds))
+
+
+def nnunet_seeds(prob: np.ndarray | None, maps, threshold: float, scales_mm: tuple[float, ...]) -> list[Seed]:
+    """One seed per nnU-Net component at ``threshold``: its darkest voxel (a binary mask works too)."""
+    if prob is None:
+        return []
+    arr = np.asarray(prob)
+    mask = arr >= threshold if np.issubdtype(arr.dtype, np.floating) else arr > 0
+    labels, n = label_components(mask)
+    seeds = []
+    if n == 0:
+        return seeds
+    from scipy import ndimage
+
+    for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        local = labels[sl] == lab
+        vals = np.where(local, maps.normalised[sl], np.inf)
+        off = np.unravel_index(int(np.argmin(vals)), vals.shape)
+        kji = tuple(int(s.start + o) for s, o in zip(sl, off))
+        seeds.append(Seed(kji, float(maps.response[kji]), float(scales_mm[maps.best_scale[kji]])))
+    return seeds
+
+
+def detect(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None, cmb_filter: CMBFilter,
+           limits: CandidateLimits | None = None, keep_floor: float = KEEP_FLOOR) -> Detection:
+    """Both stages on one scan: records (most likely CMB first) and their label map."""
+    lim = limits or CandidateLimits()
+    scr = screen(image, geometry, prob, cmb_filter.screen_settings, cmb_filter.spec.nnunet_screen_threshold)
+    p = cmb_filter.predict(feature_matrix(scr.blobs, scr.context))
+    keep = [n for n in np.argsort(-p, kind="stable") if p[n] >= keep_floor or "nnunet" in scr.sources[n]]
+    blobs = [scr.blobs[n] for n in keep]
+    labels = label_map(blobs, geometry.shape)
+    prob_arr = np.asarray(prob, np.float32) if prob is not None and np.issubdtype(np.asarray(prob).dtype, np.floating) else None
+    records = component_records(labels, len(blobs), geometry, image=image, prob=prob_arr)
+    for rec, n in zip(records, keep):
+        rec.p_cmb = round(float(p[n]), 4)
+        rec.source = "+".join(sorted(scr.sources[n], key=["nnunet", "dark_spot"].index))
+        if rec.p_cmb < cmb_filter.threshold:
+            rec.status, rec.reason, rec.decided_by = "rejected", FILTER_REASON, DECIDED_BY
+        apply_limits(rec, lim)
+    flag_outside_brain(records, scr.context.edge_distance_mm > FLAG_EDGE_MM)
+    kept = sum(r.status == "pending" for r in records)
+    summary = {"two_stage": True, "filter": cmb_filter.info(), "n_seeds": scr.n_seeds, "n_blobs": len(scr.blobs),
+               "n_candidates": len(records), "n_kept": kept, "n_filter_rejected": len(records) - kept,
+               "keep_floor": keep_floor}
+    return Detection(records, labels, summary)

