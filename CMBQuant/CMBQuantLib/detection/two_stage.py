@@ -23,7 +23,7 @@ from ..candidates import (
 from ..volumes import Geometry
 from .blobs import Blob, grow_blobs, label_map
 from .cmb_filter import CMBFilter
-from .features import ScanContext, feature_matrix, scan_context
+from .features import ScanContext, edge_distance_mm, feature_matrix, scan_context
 from .screening import ScreenSettings, Seed, find_seeds, screen_maps
 
 SCREEN_EDGE_MM = 1.0  # seeds deeper than this inside the brain mask (the partial-volume rim makes dots)
@@ -55,11 +55,13 @@ def screen(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None = None
            settings: ScreenSettings | None = None, nnunet_threshold: float = 0.3) -> Screened:
     """Brain mask -> screen maps -> nnU-Net seeds first, then dark-spot seeds strongest first -> blobs."""
     sp = geometry.spacing[::-1]
+    settings = settings or ScreenSettings()
     brain = brain_mask(image, sp, erode_mm=0.0)
-    maps = screen_maps(image, sp, brain)
-    ctx = scan_context(maps, geometry, brain)
-    nn_seeds = nnunet_seeds(prob, maps, nnunet_threshold, (settings or ScreenSettings()).scales_mm)
-    dark = find_seeds(maps, ctx.edge_distance_mm > SCREEN_EDGE_MM, sp, settings)
+    edge = edge_distance_mm(brain, sp)
+    maps = screen_maps(image, sp, brain, edge > SCREEN_EDGE_MM, settings)
+    ctx = scan_context(maps, geometry, brain, edge)
+    nn_seeds = nnunet_seeds(prob, maps, nnunet_threshold, settings.scales_mm)
+    dark = find_seeds(maps, settings)
     seeds = nn_seeds + dark
     blobs, sources = grow_blobs(maps.normalised, seeds, sp, ["nnunet"] * len(nn_seeds) + ["dark_spot"] * len(dark))
     return Screened(blobs, sources, ctx, brain, len(seeds))
