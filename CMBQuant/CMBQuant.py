@@ -86,6 +86,7 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
         u.redoButton.clicked.connect(lambda: self._after(self.session.redo()))
         u.addCmbButton.clicked.connect(self.onAddAtCrosshair)
         u.hideRejectedCheckBox.toggled.connect(lambda _: self._refreshTable())
+        u.showFilteredCheckBox.toggled.connect(self.onShowFiltered)
         u.cmbTable.cellClicked.connect(self.onTableClicked)
         u.caseFolderPathLineEdit.currentPathChanged.connect(self.onOpenCase)
         u.regionsButton.clicked.connect(self.onRegions)
@@ -105,7 +106,8 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
                    "redo": lambda b: self._after(self.session.redo()),
                    "jump": lambda b: self._jump(),
                    "decide": lambda b: self.onDecide(b.status),
-                   "reject_menu": lambda b: self.onDecide("rejected")}
+                   "reject_menu": lambda b: self.onDecide("rejected"),
+                   "toggle_filtered": lambda b: self.ui.showFilteredCheckBox.toggle()}  # toggled does the rest
         lines = []
         for binding in DEFAULT_KEYMAP:
             for key in binding.keys:
@@ -223,7 +225,8 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
             slicer.util.errorDisplay("Enter your name as reviewer: it is recorded with every decision.")
             return
         with slicer.util.tryWithErrorDisplay("Could not open the case", waitCursor=True):
-            self.session = ReviewSession.open(folder, reviewer, ctx=self.logic.context())
+            self.session = ReviewSession.open(folder, reviewer, ctx=self.logic.context(),
+                                              show_filtered=self.ui.showFilteredCheckBox.checked)
             self.ui.segmentationSelector.setCurrentNode(self.session.case.seg_node)
             slicer.util.setSliceViewerLayers(background=self.session.case.volume_node, fit=True)
             for warning in self.session.warnings:
@@ -236,6 +239,13 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
         with slicer.util.tryWithErrorDisplay("Decision not saved"):
             reason = self.ui.reasonComboBox.currentText if status == "rejected" else ""
             self._after(self.session.decide(status, reason=reason))
+
+    def onShowFiltered(self, checked):
+        """List (or hide) the CMB filter's rejections; hiding the one on screen moves on to an undecided CMB."""
+        from CMBQuantLib.review_filter import set_show_filtered
+
+        if self.session is not None:
+            self._show(set_show_filtered(self.session, bool(checked)))
 
     def onAddAtCrosshair(self):
         if self.session is None:
@@ -268,23 +278,28 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
         table = self.ui.cmbTable
         if self.session is None:
             return
-        hide = self.ui.hideRejectedCheckBox.checked
-        records = [r for r in self.session.records() if not (hide and r.status == "rejected")]
-        columns = ["id", "status", "region", "lobe", "diameter (mm)", "confidence"]
+        from CMBQuantLib.review_filter import visible_records
+
+        records = visible_records(self.session.records(), self.ui.showFilteredCheckBox.checked,
+                                  self.ui.hideRejectedCheckBox.checked)
+        shown = {r.cmb_id for r in records}
+        columns = ["id", "status", "region", "lobe", "diameter (mm)", "confidence", "p(CMB)"]
         table.setColumnCount(len(columns))
         table.setHorizontalHeaderLabels(columns)
         table.setRowCount(len(records))
         for row, r in enumerate(records):
             conf = "" if r.confidence_mean is None else f"{r.confidence_mean:.2f}"
-            for col, value in enumerate([r.cmb_id, r.status, r.region, r.lobe, f"{r.diameter_eq_mm:.1f}", conf]):
+            p_cmb = "" if r.p_cmb is None else f"{r.p_cmb:.2f}"
+            status = r.status + (f" ({r.reason})" if r.reason else "")
+            for col, value in enumerate([r.cmb_id, status, r.region, r.lobe, f"{r.diameter_eq_mm:.1f}", conf, p_cmb]):
                 table.setItem(row, col, qt.QTableWidgetItem(str(value)))
         done, total = self.session.progress()
-        self.ui.statusLabel.text = f"Reviewed {done}/{total}"
+        self.ui.statusLabel.text = f"Reviewed {done}/{total}, {len(records)} listed"
         seg_display = self.session.case.seg_node.GetDisplayNode()
         for r in self.session.records():
             seg_id = f"cmb_{r.cmb_id:03d}"
             if seg_display and self.session.case.seg_node.GetSegmentation().GetSegment(seg_id):
-                seg_display.SetSegmentVisibility(seg_id, not (hide and r.status == "rejected"))
+                seg_display.SetSegmentVisibility(seg_id, r.cmb_id in shown)
 
     # -- regions and export ------------------------------------------------------------------------------------
     def onRegions(self):

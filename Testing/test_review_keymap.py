@@ -20,7 +20,7 @@ from CMBQuantLib.review import REASONS
 def test_default_keys_cover_every_review_action_once():
     check_keymap()
     actions = {b.action for b in DEFAULT_KEYMAP}
-    assert actions == {"decide", "reject_menu", "next", "previous", "undo", "redo", "jump"}
+    assert actions == {"decide", "reject_menu", "next", "previous", "undo", "redo", "jump", "toggle_filtered"}
     assert {b.status for b in DEFAULT_KEYMAP if b.action == "decide"} == {"definite", "possible"}
     assert all(b.status in STATUSES for b in DEFAULT_KEYMAP if b.status)
 

@@ -26,7 +26,9 @@ FLAG_LOW_CONF = "low_confidence"
 FLAG_ADDED = "added_by_reader"
 FLAG_TUBULAR = "tubular"
 FLAG_OUTSIDE_BRAIN = "outside_brain"
-RULE_FLAGS = (FLAG_TUBULAR, FLAG_OUTSIDE_BRAIN)  # domain-rule flags: not CMB-like by shape or position
+RULE_FLAGS = (FLAG_TUBULAR, FLAG_OUTSIDE_BRAIN)
+FILTER_REASON = "filter"  # status rejected set by the CMB filter (p_cmb below its threshold), never by a reader
+PIPELINE_DECIDER = "cmbquant"  # ``decided_by`` of a status the pipeline set; "" is the reader  # domain-rule flags: not CMB-like by shape or position
 
 
 @dataclass

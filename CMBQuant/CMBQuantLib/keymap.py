@@ -2,7 +2,8 @@
 
 Keys are written like Qt's portable ``QKeySequence`` text ("Ctrl+Z", "Right"); a browser matches "Ctrl" to ctrlKey
 or metaKey and the rest to ``KeyboardEvent.key`` (``web_key``). Letters avoid Slicer's own slice-view keys
-(b/f step slices, r resets the view, v toggles visibility, arrows move slices).
+(b/f step slices, r resets the view, v toggles visibility, g/t toggle label/foreground opacity, [ ] { } switch
+volumes, arrows move slices).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from .review import REASONS
 class KeyBinding:
     """One key: the session call it triggers (``action`` plus ``status``/``reason`` for decisions)."""
 
-    action: str  # decide | reject_menu | next | previous | undo | redo | jump
+    action: str  # decide | reject_menu | next | previous | undo | redo | jump | toggle_filtered
     keys: tuple[str, ...]
     label: str
     status: str = ""
@@ -32,7 +33,11 @@ DEFAULT_KEYMAP: tuple[KeyBinding, ...] = (
     KeyBinding("undo", ("Ctrl+Z",), "Undo the last decision"),
     KeyBinding("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo"),
     KeyBinding("jump", ("J",), "Centre the views on the current CMB"),
+    KeyBinding("toggle_filtered", ("H",), "Show/hide filter-rejected candidates"),
 )
+
+# Keys Slicer's slice views already use (vtkMRMLSliceIntersectionWidget): a review key must never shadow them.
+SLICER_VIEW_KEYS = ("B", "F", "R", "V", "Shift+V", "G", "T", "Right", "Left", "Up", "Down", "[", "]", "{", "}")
 
 # After the reject key: digit -> reason (in REASONS order: 1 vessel ... 9 other); Escape cancels.
 REJECT_REASON_KEYS: dict[str, str] = {str(n): reason for n, reason in enumerate(REASONS, 1)}
@@ -68,11 +73,14 @@ def keymap_json(keymap: tuple[KeyBinding, ...] = DEFAULT_KEYMAP) -> str:
 
 
 def check_keymap(keymap: tuple[KeyBinding, ...] = DEFAULT_KEYMAP) -> None:
-    """Raise if two bindings share a key (a custom keymap must stay unambiguous)."""
-    seen: dict[str, str] = {}
+    """Raise if two bindings share a key (a custom keymap must stay unambiguous) or one takes a key of Slicer's
+    slice views (the reader would lose slice stepping or the overlay toggle in Slicer)."""
+    seen: dict[str, str] = {normalise(k): "Slicer's slice views" for k in SLICER_VIEW_KEYS}
     for b in keymap:
         for k in b.keys:
             n = normalise(k)
+            if seen.get(n) == "Slicer's slice views":
+                raise ValueError(f"key {k!r} of {b.label!r} is taken by Slicer's slice views; pick another key")
             if n in seen:
                 raise ValueError(f"key {k!r} bound twice: {seen[n]!r} and {b.label!r}")
             seen[n] = b.label

@@ -27,6 +27,14 @@ from .case import (
     utc_now,
     write_cmbs_csv,
 )
+from .review_filter import (  # noqa: F401 (ORDERS and queue_order are re-exported: they lived here)
+    FILTER_REASON,
+    ORDERS,
+    inverse_status_effect,
+    queue_order,
+    reader_status_effect,
+    visible_records,
+)
 from .scene import SceneContext
 from .volumes import Geometry
 
@@ -35,8 +43,7 @@ REASONS = ("vessel", "calcification", "iron", "cavernoma", "haemorrhagic_transfo
            "siderosis", "artefact", "other")
 # Reasons set by the pipeline, never by a reader's key: ``filter`` = the CMB filter's p_cmb was below its threshold
 # (status rejected, decided_by "cmbquant"); hidden from the queue by default, restorable by any decision.
-MACHINE_REASONS = ("filter",)
-ORDERS = ("confidence", "position")
+MACHINE_REASONS = (FILTER_REASON,)
 ACTIONS = ("decide", "add", "delete", "undo", "redo")
 ADDED_DEFAULT_STATUS = "definite"  # the reader clicked it because they saw a CMB
 
@@ -128,6 +135,7 @@ def apply_effect(state: ReplayState, entry: dict[str, Any]) -> None:
             state.warnings.append(f"review.jsonl line seq {entry.get('seq')}: CMB {cmb_id} no longer exists; skipped")
             return
         rec.status, rec.reason = entry["new_status"], entry.get("reason", "")
+        rec.decided_by = entry.get("decided_by", "")  # logs from before the decider was logged: all the reader's
         if entry.get("comment"):
             state.comments[cmb_id] = entry["comment"]
     elif effect == "add":
@@ -148,8 +156,7 @@ def inverse_effect(entry: dict[str, Any]) -> dict[str, Any]:
     """The effect that undoes ``entry``: old status back, an add deleted, a delete restored."""
     effect = entry.get("effect", "status")
     if effect == "status":
-        return {"effect": "status", "old_status": entry["new_status"], "new_status": entry["old_status"],
-                "reason": entry.get("old_reason", ""), "old_reason": entry.get("reason", "")}
+        return inverse_status_effect(entry)
     if effect == "add":
         return {"effect": "delete", "old_status": entry["new_status"], "new_status": "",
                 "record": entry["record"], "voxels": entry.get("voxels", []), "reason": ""}
@@ -158,7 +165,8 @@ def inverse_effect(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def forward_effect(entry: dict[str, Any]) -> dict[str, Any]:
-    keys = ("effect", "old_status", "new_status", "reason", "old_reason", "record", "voxels")
+    keys = ("effect", "old_status", "new_status", "reason", "old_reason", "decided_by", "old_decided_by", "record",
+            "voxels")
     return {k: entry[k] for k in keys if k in entry}
 
 
@@ -198,26 +206,11 @@ def effective_records(folder: str | Path) -> list[CMBRecord]:
 # The session
 
 
-def queue_order(records: list[CMBRecord], order: str) -> list[int]:
-    """CMB ids in review order: ``confidence`` (highest mean probability first; no confidence last, by id) or
-    ``position`` (inferior to superior, then posterior to anterior, then right to left: the order of scrolling)."""
-    if order == "confidence":
-        def key(r: CMBRecord) -> tuple:
-            conf = r.confidence_mean if r.confidence_mean is not None else r.confidence_max
-            return (conf is None, -(conf or 0.0), r.cmb_id)
-    elif order == "position":
-        def key(r: CMBRecord) -> tuple:
-            return (round(r.s, 3), round(r.a, 3), round(r.r, 3), r.cmb_id)
-    else:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-    return [r.cmb_id for r in sorted(records, key=key)]
-
-
 class ReviewSession:
     """One reader reviewing one case. Methods return the record they acted on; the UI only renders."""
 
     def __init__(self, case: OpenCase, reviewer: str, order: str = "confidence", skip_decided: bool = True,
-                 auto_advance: bool = True, clock: Callable[[], str] = utc_now,
+                 auto_advance: bool = True, clock: Callable[[], str] = utc_now, show_filtered: bool = False,
                  annotate: Callable[[CMBRecord], CMBRecord] | None = None,
                  on_change: Callable[[str, int], None] | None = None):
         if not reviewer or not reviewer.strip():
@@ -227,6 +220,7 @@ class ReviewSession:
         self.order = order
         self.skip_decided = skip_decided
         self.auto_advance = auto_advance
+        self.show_filtered = show_filtered  # list the CMB filter's rejections in the queue (hidden by default)
         self.clock = clock
         self.annotate = annotate  # e.g. regions: fills region/lobe/side of a CMB the reader adds
         self.on_change = on_change  # (action, cmb_id) after each saved change: the UI refreshes from here
@@ -263,7 +257,7 @@ class ReviewSession:
 
     @property
     def queue(self) -> list[int]:
-        return queue_order(list(self._state.records.values()), self.order)
+        return queue_order(visible_records(self._state.records.values(), self.show_filtered), self.order)
 
     @property
     def current(self) -> CMBRecord | None:
@@ -327,8 +321,7 @@ class ReviewSession:
         if target is None:
             raise ValueError(f"case {self.case.case_id}: no CMB selected (the case has no CMBs)")
         rec = self.record(target)
-        self._commit("decide", target, {"effect": "status", "old_status": rec.status, "new_status": status,
-                                        "reason": reason, "old_reason": rec.reason}, comment)
+        self._commit("decide", target, reader_status_effect(rec, status, reason), comment)
         self._current = target
         if self.auto_advance if advance is None else advance:
             self.next(skip_decided=True)
@@ -375,7 +368,7 @@ class ReviewSession:
             raise ValueError(f"method must be 'grow' or 'sphere', got {method!r}")
         cmb_id = self._state.max_id + 1
         rec = _features(mask, self.case.geometry, self.case.image)
-        rec.cmb_id, rec.flags = cmb_id, [FLAG_ADDED]
+        rec.cmb_id, rec.flags, rec.source = cmb_id, [FLAG_ADDED], "reader"
         if self.annotate is not None:
             rec = self.annotate(rec)
         rec.status = status
@@ -532,7 +525,9 @@ def _check_decision(status: str, reason: str) -> tuple[str, str]:
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     if status == "rejected":
-        if reason not in REASONS and reason not in MACHINE_REASONS:
+        if reason in MACHINE_REASONS:
+            raise ValueError(f"'{reason}' is set by the CMB filter, not by a reader: reject with one of {REASONS}")
+        if reason not in REASONS:
             raise ValueError(f"a rejection needs a reason from {REASONS}, got {reason!r}")
         return status, reason
     if reason:

@@ -44,6 +44,9 @@ class GeometryTolerance:
 
 
 # --------------------------------------------------------------------------------------------------- files
+CASE_SEGMENTATION = "cmbs.seg.nrrd"  # the case-folder contract (docs/case-folder.md)
+
+
 def case_id_of(path: Path) -> str | None:
     """Case ID = file name without its image extension and without a ``.seg`` suffix; None if not an image."""
     name = path.name
@@ -55,12 +58,16 @@ def case_id_of(path: Path) -> str | None:
 
 
 def find_cases(folder: Path) -> dict[str, Path]:
-    """Image files directly in ``folder`` by case ID; two files with one ID is an error (which one to score?)."""
+    """Image files directly in ``folder`` by case ID, or CMBQuant case folders (``<case_id>/cmbs.seg.nrrd``, as
+    ``cmbquant run``/``batch`` write them); two files with one ID is an error (which one to score?)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder. Give a folder of NIfTI/NRRD files (one per case).")
     out: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
+        if p.is_dir() and (p / CASE_SEGMENTATION).is_file():
+            out[p.name] = p / CASE_SEGMENTATION
+            continue
         cid = case_id_of(p) if p.is_file() and not p.name.startswith(".") else None
         if cid is None:
             continue

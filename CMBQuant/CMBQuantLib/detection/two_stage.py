@@ -12,16 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..candidates import (
+    FILTER_REASON,
+    PIPELINE_DECIDER,
     CandidateLimits,
     CMBRecord,
     apply_limits,
-    brain_mask,
     component_records,
     flag_outside_brain,
     label_components,
 )
 from ..volumes import Geometry
 from .blobs import Blob, grow_blobs, label_map
+from .brain import intracranial_mask
 from .cmb_filter import CMBFilter
 from .features import ScanContext, edge_distance_mm, feature_matrix, scan_context
 from .screening import ScreenSettings, Seed, find_seeds, screen_maps
@@ -29,8 +31,6 @@ from .screening import ScreenSettings, Seed, find_seeds, screen_maps
 SCREEN_EDGE_MM = 1.0  # seeds deeper than this inside the brain mask (the partial-volume rim makes dots)
 FLAG_EDGE_MM = 2.0  # the ``outside_brain`` flag, as in the one-stage path
 KEEP_FLOOR = 0.05
-DECIDED_BY = "cmbquant"
-FILTER_REASON = "filter"
 
 
 @dataclass
@@ -56,7 +56,7 @@ def screen(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None = None
     """Brain mask -> screen maps -> nnU-Net seeds first, then dark-spot seeds strongest first -> blobs."""
     sp = geometry.spacing[::-1]
     settings = settings or ScreenSettings()
-    brain = brain_mask(image, sp, erode_mm=0.0)
+    brain = intracranial_mask(image, sp)
     edge = edge_distance_mm(brain, sp)
     maps = screen_maps(image, sp, brain, edge > SCREEN_EDGE_MM, settings)
     ctx = scan_context(maps, geometry, brain, edge)
@@ -105,7 +105,7 @@ def detect(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None, cmb_f
         rec.p_cmb = round(float(p[n]), 4)
         rec.source = "+".join(sorted(scr.sources[n], key=["nnunet", "dark_spot"].index))
         if rec.p_cmb < cmb_filter.threshold:
-            rec.status, rec.reason, rec.decided_by = "rejected", FILTER_REASON, DECIDED_BY
+            rec.status, rec.reason, rec.decided_by = "rejected", FILTER_REASON, PIPELINE_DECIDER
         apply_limits(rec, lim)
     flag_outside_brain(records, scr.context.edge_distance_mm > FLAG_EDGE_MM)
     kept = sum(r.status == "pending" for r in records)

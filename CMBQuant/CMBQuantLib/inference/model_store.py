@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..atomic import sha256_file  # noqa: F401  (re-exported: model checksums)
+from ..detection.cmb_filter import FilterError, has_filter, load_filter
 
 DEFAULT_CHECKPOINT = "checkpoint_final.pth"
 DEMO_MODEL_NAME = "CMBQuantDemo"
@@ -152,8 +153,19 @@ def validate_model(path: str | Path, folds: tuple[str, ...] | list[str] | None =
             have = sorted(p.name for p in (folder / f"fold_{f}").glob("*.pth"))
             raise ModelError(f"{folder / f'fold_{f}'}: no {checkpoint_name} (found: {', '.join(have) or 'no checkpoint'}). "
                              f"Choose one of those checkpoint names, or copy {checkpoint_name} from the training.")
+    _check_filter(folder)
     name = folder.parent.name if folder.parent.name.startswith("Dataset") else folder.name
     return ModelSpec(folder, wanted, checkpoint_name, config, name)
+
+
+def _check_filter(folder: Path) -> None:
+    """A model folder's CMB filter (``cmb_filter/``, optional) must load too: a broken one fails here, not mid-run."""
+    if not has_filter(folder):
+        return
+    try:
+        load_filter(folder)
+    except FilterError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 def _pick_trainer_folder(path: Path, configuration: str | None) -> Path:

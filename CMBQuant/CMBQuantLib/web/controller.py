@@ -13,6 +13,7 @@ from typing import Any
 from ..case import CaseFolderError
 from ..keymap import CANCEL_KEY, REJECT_REASON_KEYS
 from ..navigation import DEFAULT_FOV_MM
+from ..review_filter import is_filtered, n_filtered, set_show_filtered, visible_records
 from ..scene import SceneContext
 from ..segments import STATUS_COLOURS
 from .keys import Command, KeyDispatcher
@@ -65,6 +66,7 @@ class ReviewController:
         # optional smaller coronal/sagittal views: each costs one more render per key press
         self.side_views = {n: SliceViewport(self.ctx.scene, self.ctx.app_logic, n, side_size) for n in views[1:]}
         self.keys = KeyDispatcher()
+        self.show_filtered = False  # list the CMB filter's rejections (key H); kept across cases and reloads
         self.session: Any = None  # ReviewSession of the open case
         self.case_id = ""
         self.message = ""
@@ -95,7 +97,8 @@ class ReviewController:
             self.message = "Enter your name (reviewer) to start: every decision records who made it."
             return
         try:
-            self.session = ReviewSession.open(entry.folder, self.reviewer, ctx=self.ctx)
+            self.session = ReviewSession.open(entry.folder, self.reviewer, ctx=self.ctx,
+                                              show_filtered=self.show_filtered)
         except REVIEW_ERRORS as exc:
             self.message = str(exc)
             return
@@ -167,6 +170,8 @@ class ReviewController:
                 return True
             elif command.action == "cancel":
                 return True
+            elif command.action == "toggle_filtered":
+                self.toggle_filtered()
             elif command.action == "next":
                 if s.next() is None:
                     self.message = "No other undecided CMB." if s.progress()[0] < s.progress()[1] else "All decided."
@@ -188,6 +193,22 @@ class ReviewController:
             self._seen_log = self._log_stamp()
         self.centre()
         return True
+
+    def toggle_filtered(self) -> None:
+        """Show or hide the CMB filter's rejections in the table and queue (they stay in the case folder)."""
+        self.show_filtered = not self.show_filtered
+        if self.session is not None:
+            set_show_filtered(self.session, self.show_filtered)
+        self.message = self.filtered_hint() or ("Filter-rejected candidates shown." if self.show_filtered else "")
+
+    def filtered_hint(self) -> str:
+        """What the page says about the filter's rejections: how many are hidden, or that they are listed."""
+        n = n_filtered(self.session.records()) if self.session is not None else 0
+        if not n:
+            return ""
+        if self.show_filtered:
+            return f"{n} filter-rejected candidate(s) listed (H hides them); any decision restores one."
+        return f"{n} filter-rejected candidate(s) hidden (H shows them)."
 
     def select(self, cmb_id: int) -> None:
         """Jump-to from the table."""
@@ -240,12 +261,14 @@ class ReviewController:
     def rows(self) -> list[dict[str, Any]]:
         if self.session is None:
             return []
+        records = visible_records(self.session.records(), self.session.show_filtered)
         return [{"cmb_id": r.cmb_id, "status": r.status, "reason": r.reason, "region": r.region or "-",
                  "lobe": r.lobe, "diameter": round(r.diameter_eq_mm, 1),
                  "confidence": "" if r.confidence_mean is None else round(r.confidence_mean, 2),
+                 "p_cmb": "" if r.p_cmb is None else round(r.p_cmb, 2),
                  "colour": css_colour(STATUS_COLOURS.get(r.status, STATUS_COLOURS["pending"])),
-                 "added": "added_by_reader" in r.flags}
-                for r in self.session.records()]
+                 "added": "added_by_reader" in r.flags, "filtered": is_filtered(r)}
+                for r in records]
 
     def snapshot(self) -> dict[str, Any]:
         s = self.session
@@ -255,6 +278,7 @@ class ReviewController:
                 "current_id": current.cmb_id if current is not None else None,
                 "progress": f"{decided}/{total} decided", "message": self.message,
                 "awaiting_reason": self.keys.awaiting_reason,
+                "show_filtered": self.show_filtered, "filtered_hint": self.filtered_hint(),
                 "can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo),
                 "cases": [{"title": self._case_label(c), "value": c.case_id} for c in self.cases]}
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..keymap import CANCEL_KEY, DEFAULT_KEYMAP, REJECT_REASON_KEYS
 from .controller import ReviewController
-from .keys import browser_keys
+from .keys import Command, browser_keys
 
 TITLE = "CMBQuant review"
 
@@ -39,7 +39,7 @@ KEY_SCRIPT = """(function () {
 
 VIEW_LABELS = {"Red": "axial", "Green": "coronal", "Yellow": "sagittal"}
 TABLE_COLUMNS = (("cmb_id", "CMB"), ("status", "Status"), ("region", "Region"), ("diameter", "Diameter (mm)"),
-                 ("confidence", "Confidence"))
+                 ("confidence", "Confidence"), ("p_cmb", "p(CMB)"))
 
 
 def key_legend() -> list[str]:
@@ -57,10 +57,11 @@ class ReviewPage:
         self.state = server.state
         self.controller = controller
         for name, fn in (("cmb_key", self.on_key), ("select", self.on_select), ("view_click", self.on_click),
-                         ("view_wheel", self.on_wheel), ("set_reviewer", self.on_reviewer)):
+                         ("view_wheel", self.on_wheel), ("set_reviewer", self.on_reviewer),
+                         ("toggle_filtered", self.on_toggle_filtered)):
             server.trigger(name)(fn)
         self.state.update({"side_views": [], "add_mode": False, "reviewer_input": controller.reviewer, "frame": 0, "frame_cmb": None,
-                           "view_src": "", "legend": key_legend()})
+                           "view_src": "", "legend": key_legend(), "show_filtered": False, "filtered_hint": ""})
         self.state.change("case_id")(self.on_case)
         first = next((c for c in controller.cases if not c.error and c.decided < c.total), None) \
             or next((c for c in controller.cases if not c.error), controller.cases[0])
@@ -93,6 +94,11 @@ class ReviewPage:
         self.state.add_mode = False
         self.controller.add_at_pixel(float(x) * w / max(float(width), 1.0), float(y) * h / max(float(height), 1.0),
                                      view)
+        self.publish()
+
+    def on_toggle_filtered(self) -> None:
+        """The page's button: the same toggle as the H key."""
+        self.controller.run(Command("toggle_filtered"))
         self.publish()
 
     def on_wheel(self, direction: int, view: str | None = None) -> None:
@@ -156,25 +162,33 @@ class ReviewPage:
                                             ('@click="trigger(\'view_click\', [$event.offsetX, $event.offsetY, '
                                              '$event.target.clientWidth, $event.target.clientHeight, v.name])"'),
                                             '@wheel.prevent="trigger(\'view_wheel\', [Math.sign($event.deltaY), v.name])"'])
-                    with v3.VTable(density="compact", id="cmb-table", style="min-width: 460px"):
-                        with html.Thead():
-                            with html.Tr():
-                                for _, title in TABLE_COLUMNS:
-                                    html.Th(title)
-                        with html.Tbody():
-                            with html.Tr(v_for="row in rows", key="row.cmb_id",
-                                         raw_attrs=[':id="\'cmb-row-\' + row.cmb_id"',
-                                                    ':data-status="row.status"',
-                                                    ':class="{ \'bg-blue-lighten-4\': row.cmb_id === current_id }"',
-                                                    '@click="trigger(\'select\', [row.cmb_id])"'],
-                                         style="cursor: pointer"):
-                                html.Td("{{ row.cmb_id }}{{ row.added ? ' +' : '' }}")
-                                with html.Td(style="white-space: nowrap"):
-                                    html.Span(raw_attrs=[(':style="{ display: \'inline-block\', width: \'10px\', '
-                                                          'height: \'10px\', background: row.colour, '
-                                                          'marginRight: \'6px\' }"')])
-                                    html.Span("{{ row.status }}{{ row.reason ? ' (' + row.reason + ')' : '' }}")
-                                html.Td("{{ row.region }}{{ row.lobe ? ' / ' + row.lobe : '' }}")
-                                html.Td("{{ row.diameter }}")
-                                html.Td("{{ row.confidence }}")
+                    with html.Div():
+                        with html.Div(classes="d-flex align-center mb-1", style="gap: 8px"):
+                            v3.VBtn("{{ show_filtered ? 'Hide' : 'Show' }} filter-rejected (H)", id="toggle-filtered",
+                                    size="small", click="trigger('toggle_filtered')")
+                            html.Span("{{ filtered_hint }}", id="filtered-hint", classes="text-caption")
+                        with v3.VTable(density="compact", id="cmb-table", style="min-width: 520px"):
+                            with html.Thead():
+                                with html.Tr():
+                                    for _, title in TABLE_COLUMNS:
+                                        html.Th(title)
+                            with html.Tbody():
+                                with html.Tr(v_for="row in rows", key="row.cmb_id",
+                                             raw_attrs=[':id="\'cmb-row-\' + row.cmb_id"',
+                                                        ':data-status="row.status"',
+                                                        ':data-filtered="row.filtered"',
+                                                        ':style="{ opacity: row.filtered ? 0.6 : 1 }"',
+                                                        ':class="{ \'bg-blue-lighten-4\': row.cmb_id === current_id }"',
+                                                        '@click="trigger(\'select\', [row.cmb_id])"'],
+                                             style="cursor: pointer"):
+                                    html.Td("{{ row.cmb_id }}{{ row.added ? ' +' : '' }}")
+                                    with html.Td(style="white-space: nowrap"):
+                                        html.Span(raw_attrs=[(':style="{ display: \'inline-block\', width: \'10px\', '
+                                                              'height: \'10px\', background: row.colour, '
+                                                              'marginRight: \'6px\' }"')])
+                                        html.Span("{{ row.status }}{{ row.reason ? ' (' + row.reason + ')' : '' }}")
+                                    html.Td("{{ row.region }}{{ row.lobe ? ' / ' + row.lobe : '' }}")
+                                    html.Td("{{ row.diameter }}")
+                                    html.Td("{{ row.confidence }}")
+                                    html.Td("{{ row.p_cmb }}")
         self.layout = layout

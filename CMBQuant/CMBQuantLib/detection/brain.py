@@ -1,0 +1,110 @@
+"""The intracranial mask the two-stage detector screens in: the brain cut free from the scalp.
+
+On SWI the scalp and the face are as bright as the brain and touch it wherever the dark skull is thin, so the
+largest bright component (``candidates.brain_mask``) is often the whole head; that is where a probe's "dots in
+the scalp" came from. Here the bright tissue is eroded until the skull's ring separates the brain, the component
+that is most brain-like is kept (large, compact, high in the head), and it is grown back inside the tissue.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..candidates import otsu_threshold
+
+CUT_MM = 5.0  # erosion that breaks scalp bridges narrower than 2 x CUT_MM
+TISSUE_FRACTION = 0.55  # of the median tissue level: the skull, air and dura fall below it
+WORK_MM = 1.5  # the mask is computed on a grid of about this spacing (mm), then read back at full resolution
+CLOSE_MM = 4.0
+
+
+def _inside_distance(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    return ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+
+
+def tissue_mask(image: np.ndarray) -> np.ndarray:
+    """Voxels brighter than a fraction of the Otsu level between air and tissue (dark skull and air excluded)."""
+    img = np.asarray(image, np.float32)
+    sample = img[:: max(1, img.shape[0] // 48), ::2, ::2]
+    t = otsu_threshold(sample)
+    tissue_level = float(np.median(sample[sample > t])) if (sample > t).any() else t
+    return img > TISSUE_FRACTION * tissue_level if t > 0 else img > 0
+
+
+def _pick_brain(labels: np.ndarray, n: int, spacing: np.ndarray) -> int:
+    """The component with the largest volume x compactness, favouring the superior part of the head (the brain
+    fills the top of an axial field of view; face and neck fill the bottom)."""
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    best, best_score = 0, -1.0
+    objects = ndimage.find_objects(labels)
+    head_top = max(sl[0].stop for sl in objects if sl is not None)
+    for lab, sl in enumerate(objects, start=1):
+        if sl is None or sizes[lab] * np.prod(spacing) < 50_000:  # under 50 ml is not a brain
+            continue
+        extent = np.array([s.stop - s.start for s in sl]) * spacing
+        fill = sizes[lab] * np.prod(spacing) / max(np.prod(extent), 1.0)
+        height = 1.0 + 0.5 * (sl[0].stop >= head_top - 2)
+        score = float(sizes[lab] * fill * height)
+        if score > best_score:
+            best, best_score = lab, score
+    return best
+
+
+def intracranial_mask(image: np.ndarray, spacing_kji, cut_mm: float = CUT_MM) -> np.ndarray:
+    """Boolean brain (+ CSF) mask on ``image``'s grid; empty for an empty image. Computed on a coarser grid
+    (``WORK_MM``): a mask needs no sub-millimetre detail and the distance transforms cost 10x less."""
+    full_sp = np.asarray(spacing_kji, float)
+    step = np.maximum(1, np.floor(WORK_MM / full_sp)).astype(int)
+    small = ndimage.uniform_filter(np.asarray(image, np.float32), size=tuple(step))[::step[0], ::step[1], ::step[2]]
+    mask = _mask(small, full_sp * step, cut_mm)
+    idx = [np.minimum(np.arange(n) // s, m - 1) for n, s, m in zip(np.shape(image), step, mask.shape)]
+    return mask[np.ix_(*idx)]
+
+
+def _mask(image: np.ndarray, sp: np.ndarray, cut_mm: float) -> np.ndarray:
+    tissue = tissue_mask(image)
+    if not tissue.any():
+        return tissue
+    inside = _inside_distance(tissue, sp)
+    brain = _separated_core(inside, sp, cut_mm)
+    if not brain.any():
+        return np.zeros(tissue.shape, bool)
+    reach = cut_mm if not hasattr(brain, "cut") else brain.cut
+    grown = (ndimage.distance_transform_edt(~brain, sampling=sp) <= reach + 0.5) & tissue
+    pad = int(np.ceil(CLOSE_MM / sp.min())) + 1
+    closed = ndimage.distance_transform_edt(np.pad(grown, pad) == 0, sampling=sp) <= CLOSE_MM
+    closed = _inside_distance(closed, sp) > CLOSE_MM
+    mask = ndimage.binary_fill_holes(closed[pad:-pad, pad:-pad, pad:-pad] | grown)
+    for k in range(mask.shape[0]):  # holes open to another slice (thick slices, vessels leaving the slab)
+        mask[k] = ndimage.binary_fill_holes(mask[k])
+    return mask
+
+
+def _separated_core(inside: np.ndarray, sp: np.ndarray, cut_mm: float) -> np.ndarray:
+    """The brain's core: tissue deeper than a cut that grows (``cut_mm``, +2 mm ... up to 3x) until the head
+    splits into a brain-sized part and the rest, the brain-like part of that split (or of the first cut)."""
+    first = None
+    for cut in np.arange(cut_mm, 3 * cut_mm + 0.1, 2.0):
+        labels, n = ndimage.label(inside > cut)
+        if n == 0:
+            break
+        big = [lab for lab, size in enumerate(np.bincount(labels.ravel())[1:], 1) if size * np.prod(sp) >= 50_000]
+        pick = _pick_brain(labels, n, sp)
+        core = labels == pick if pick else np.zeros(labels.shape, bool)
+        if first is None:
+            first = (core, cut)
+        if len(big) >= 2 and pick:
+            return _with_cut(core, cut)
+    return _with_cut(*first) if first is not None else np.zeros(inside.shape, bool)
+
+
+class _Core(np.ndarray):
+    """A core mask that remembers the cut it was taken at (grown back by as much)."""
+
+    cut: float
+
+
+def _with_cut(core: np.ndarray, cut: float) -> np.ndarray:
+    out = core.view(_Core)
+    out.cut = float(cut)
+    return out
