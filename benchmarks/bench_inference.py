@@ -3,6 +3,8 @@
 1. Our predictor vs a raw ``nnUNetPredictor`` on the same model, input and settings (target: ratio <= 1.05).
 2. A batch of 8 cases in one worker (model loaded once) vs one worker process per case (target: >= 1.5x faster
    per case).
+3. The two-stage detector's added stages (brain mask, dark-spot screen, blobs, features, CMB filter) vs the nnU-Net
+   stage on the same 512 x 512 x 160 scan (target: added / nnU-Net <= 1.0, i.e. the whole detector <= 2x).
 
     python benchmarks/bench_inference.py [--model FOLDER] [--repeats 3]
 
@@ -70,11 +72,37 @@ def bench_batch(model: str, inputs: list[Path], work: Path) -> tuple[float, floa
     return t_batch / len(inputs), t_single / len(inputs)
 
 
+def bench_two_stage(model_dir: Path, repeats: int) -> tuple[float, float, int]:
+    """Median seconds of the nnU-Net stage and of the added stages on one clinical-size scan, and candidates."""
+    from CMBQuantLib.detection.two_stage import detect
+    from CMBQuantLib.inference.filter_select import select_filter
+    from CMBQuantLib.inference.model_store import validate_model
+    from CMBQuantLib.inference.predictor import CMBPredictor, PredictorOptions
+    from CMBQuantLib.inference.run import predict_volume
+    from CMBQuantLib.phantom import PhantomConfig, builtin_phantom
+
+    ph = builtin_phantom(7, PhantomConfig(spacing=(0.45, 0.45, 1.2), shape=(512, 512, 160)))
+    spec = validate_model(model_dir)
+    pred = CMBPredictor(spec, PredictorOptions(device="cpu", step_size=1.0, mirroring=False))
+    cmb_filter = select_filter("auto", spec.folder) or select_filter("demo", None)
+    sp = ph.geometry.spacing[::-1]
+    t_nn, t_added, n = [], [], 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        prob, _ = predict_volume(pred, ph.image, sp)
+        t_nn.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        n = len(detect(ph.image, ph.geometry, prob, cmb_filter).records)
+        t_added.append(time.perf_counter() - t0)
+    return statistics.median(t_nn), statistics.median(t_added), n
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model folder (default: the shipped demo model)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cases", type=int, default=8)
+    ap.add_argument("--only", choices=["1", "2", "3"], default=None, help="run one benchmark")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cmbq-bench-"))
     os.environ.setdefault("CMBQUANT_HOME", str(work / "home"))
@@ -83,6 +111,12 @@ def main() -> int:
 
     model_dir = resolve_model(a.model)
     print(f"machine: {os.cpu_count()} CPU cores; model {model_dir}")
+    if a.only in (None, "3"):
+        t_nn, t_added, n = bench_two_stage(model_dir, a.repeats)
+        print(f"3) two-stage detector on 512 x 512 x 160: nnU-Net stage {t_nn:.1f} s, added stages {t_added:.1f} s "
+              f"({n} candidates), ratio {t_added / t_nn:.2f} (target <= 1.0; whole detector {1 + t_added / t_nn:.2f}x)")
+    if a.only == "3":
+        return 0
     ph = builtin_phantom(5, PhantomConfig(spacing=(0.9, 0.9, 2.0)))
     print(f"1) predictor on one phantom {ph.image.shape} (k, j, i), step 1.0, no mirroring, {a.repeats} repeats")
     t_ours, t_raw = bench_predictor(model_dir, ph.image, ph.geometry.spacing[::-1], a.repeats)

@@ -51,14 +51,21 @@ def _pick_brain(labels: np.ndarray, n: int, spacing: np.ndarray) -> int:
 
 
 def intracranial_mask(image: np.ndarray, spacing_kji, cut_mm: float = CUT_MM) -> np.ndarray:
-    """Boolean brain (+ CSF) mask on ``image``'s grid; empty for an empty image. Computed on a coarser grid
-    (``WORK_MM``): a mask needs no sub-millimetre detail and the distance transforms cost 10x less."""
+    """Boolean brain (+ CSF) mask on ``image``'s grid; empty for an empty image."""
+    return brain_and_head(image, spacing_kji, cut_mm)[0]
+
+
+def brain_and_head(image: np.ndarray, spacing_kji, cut_mm: float = CUT_MM) -> tuple[np.ndarray, np.ndarray]:
+    """The brain mask and the head (all tissue, holes filled: no air). Computed on a coarser grid (``WORK_MM``):
+    a mask needs no sub-millimetre detail and the distance transforms cost 10x less."""
     full_sp = np.asarray(spacing_kji, float)
     step = np.maximum(1, np.floor(WORK_MM / full_sp)).astype(int)
     small = ndimage.uniform_filter(np.asarray(image, np.float32), size=tuple(step))[::step[0], ::step[1], ::step[2]]
-    mask = _mask(small, full_sp * step, cut_mm)
-    idx = [np.minimum(np.arange(n) // s, m - 1) for n, s, m in zip(np.shape(image), step, mask.shape)]
-    return mask[np.ix_(*idx)]
+    sp = full_sp * step
+    brain = _mask(small, sp, cut_mm)
+    head = ndimage.binary_fill_holes(ndimage.binary_closing(tissue_mask(small), iterations=2) | brain)
+    idx = np.ix_(*[np.minimum(np.arange(n) // s, m - 1) for n, s, m in zip(np.shape(image), step, brain.shape)])
+    return brain[idx], head[idx]
 
 
 def _mask(image: np.ndarray, sp: np.ndarray, cut_mm: float) -> np.ndarray:

@@ -34,14 +34,17 @@ class ScanContext:
 
     maps: ScreenMaps
     geometry: Geometry
-    edge_distance_mm: np.ndarray  # distance inside the (un-eroded) brain mask, mm
+    edge_distance_mm: np.ndarray  # signed distance to the brain mask's edge, mm (negative outside)
     midline_r: float  # RAS x of the mid-sagittal plane (brain-mask centroid)
     smooth: np.ndarray  # normalised image, 0.5 mm blur (shell sampling)
 
 
 def edge_distance_mm(brain: np.ndarray, spacing_kji) -> np.ndarray:
-    """Distance (mm) of every voxel inside ``brain`` to its edge; 0 outside."""
-    return ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing_kji)[1:-1, 1:-1, 1:-1].astype(np.float32)
+    """Signed distance (mm) to the brain mask's edge: positive inside, negative outside (a CMB in a cortex the
+    mask missed is a few mm outside; a dot in the scalp is far outside)."""
+    inside = ndimage.distance_transform_edt(np.pad(brain, 1), sampling=spacing_kji)[1:-1, 1:-1, 1:-1]
+    outside = ndimage.distance_transform_edt(~brain, sampling=spacing_kji) if brain.any() else np.full(brain.shape, 99.0)
+    return np.where(brain, inside, -np.minimum(outside, 99.0)).astype(np.float32)
 
 
 def scan_context(maps: ScreenMaps, geometry: Geometry, brain: np.ndarray, edge: np.ndarray | None = None) -> ScanContext:

@@ -23,13 +23,13 @@ from ..candidates import (
 )
 from ..volumes import Geometry
 from .blobs import Blob, grow_blobs, label_map
-from .brain import intracranial_mask
+from .brain import brain_and_head
 from .cmb_filter import CMBFilter
 from .features import ScanContext, edge_distance_mm, feature_matrix, scan_context
 from .screening import ScreenSettings, Seed, find_seeds, screen_maps
 
-SCREEN_EDGE_MM = 1.0  # seeds deeper than this inside the brain mask (the partial-volume rim makes dots)
-FLAG_EDGE_MM = 2.0  # the ``outside_brain`` flag, as in the one-stage path
+SCREEN_MARGIN_MM = 8.0  # seeds up to this far outside the brain mask (a cortical CMB it missed), never in air
+FLAG_EDGE_MM = -2.0  # ``outside_brain``: the centroid more than 2 mm outside the brain mask
 KEEP_FLOOR = 0.05
 
 
@@ -56,9 +56,9 @@ def screen(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None = None
     """Brain mask -> screen maps -> nnU-Net seeds first, then dark-spot seeds strongest first -> blobs."""
     sp = geometry.spacing[::-1]
     settings = settings or ScreenSettings()
-    brain = intracranial_mask(image, sp)
+    brain, head = brain_and_head(image, sp)
     edge = edge_distance_mm(brain, sp)
-    maps = screen_maps(image, sp, brain, edge > SCREEN_EDGE_MM, settings)
+    maps = screen_maps(image, sp, brain, head & (edge > -SCREEN_MARGIN_MM), settings)
     ctx = scan_context(maps, geometry, brain, edge)
     nn_seeds = nnunet_seeds(prob, maps, nnunet_threshold, settings.scales_mm)
     dark = find_seeds(maps, settings)

@@ -65,10 +65,16 @@ def load_anatomy(anatomy: str, shared: Path):
     return head
 
 
+TRAIN_CMBS = (10, 22)  # more CMBs per training phantom: positives are the scarce rows
+
+
 def make_phantom(job: PhantomJob, shared: Path) -> Phantom:
     labels, geom = load_anatomy(job.anatomy, shared)
     rng = np.random.default_rng(job.seed)
-    return synthesize(labels, geom, seed=job.seed, config=random_config(rng, job.setting))
+    config = random_config(rng, job.setting)
+    if job.split == "train":
+        config.n_cmbs = TRAIN_CMBS
+    return synthesize(labels, geom, seed=job.seed, config=config)
 
 
 def candidate_rows(ph: Phantom) -> dict[str, np.ndarray]:
