@@ -99,7 +99,7 @@ def test_filter_rejected_candidate_is_hidden_restorable_and_counted(two_stage_ca
     rec = session.decide("definite", cmb_id=rejected[0].cmb_id)
     assert rec.status == "definite" and rec.decided_by == ""
     after = json.loads((folder / "counts.json").read_text(encoding="utf-8"))
-    assert after["total_definite"] == before + 1
+    assert after["counts"]["total_definite"] == before + 1
 
 
 def test_model_without_filter_runs_the_one_stage_path(tmp_path):
