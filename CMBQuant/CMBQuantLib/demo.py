@@ -85,12 +85,16 @@ def run(args: argparse.Namespace) -> int:
     records = read_records_csv(folder / "cmbs.csv")
     image, geometry = read_image(folder / "image.nii.gz")
     save_overview_png(image, records, folder / "overview.png", geometry.spacing)
-    score = _score(folder, ph)
+    score = _score(folder, inputs / "demo_case_truth.nii.gz", ph)
+    shown = [r for r in records if r.status != "rejected"]
     by_region: dict[str, int] = {}
-    for rec in records:
+    for rec in shown:
         by_region[rec.region or "unassigned"] = by_region.get(rec.region or "unassigned", 0) + 1
+    info = json.loads((folder / "case.json").read_text(encoding="utf-8")).get("detection", {})
     summary = {"case": str(folder), "anatomy": anatomy_name, "detector": segmenter.model_info.get("name"),
-               "n_candidates": len(records), "true_cmbs": len(ph.cmbs), **score, "candidates_by_region (awaiting review)": by_region,
+               "cmb_filter": (info.get("filter") or {}).get("name") if info.get("two_stage") else None,
+               "n_candidates_for_review": len(shown), "n_filter_rejected (hidden, restorable)": len(records) - len(shown),
+               "true_cmbs": len(ph.cmbs), **score, "candidates_by_region (awaiting review)": by_region,
                "files": sorted(p.name for p in folder.iterdir())}
     print(json.dumps(summary, indent=2))
     print(f"Next: review it with `cmbquant review {folder} --list`, or in a browser with "
@@ -98,12 +102,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score(folder: Path, ph) -> dict:
-    """Lesion-wise detection against the phantom's truth (VALDO-style centroid matching)."""
+def _score(folder: Path, truth_path: Path, ph) -> dict:
+    """Lesion-wise detection of what the reader is shown (the segments the filter did not reject) against the
+    phantom's truth, with ``cmbquant evaluate``'s reading and matching, and the misses by CMB size."""
+    from CMBQuantStatsLib.evaluate import load_pair
     from CMBQuantStatsLib.validation import evaluate_case
 
-    prob, geometry = read_image(folder / "prob.nii.gz")
-    result = evaluate_case(prob, ph.cmb_labels > 0, affine=geometry.ijk_to_ras[:, [2, 1, 0, 3]])  # index (k, j, i) -> RAS mm
+    pred, ref, affine = load_pair(folder / "cmbs.seg.nrrd", truth_path)
+    result = evaluate_case(pred, ref, affine=affine)
     c = result.counts
-    return {"true_positives": c.tp, "false_positives": c.fp, "missed": c.fn,
-            "sensitivity": round(c.sensitivity, 3), "precision": round(c.precision, 3) if c.n_pred else None}
+    missed = sorted(round(float((6 * m.ref.volume_mm3 / np.pi) ** (1 / 3)), 1) for m in result.matches if m.status == "FN")
+    return {"found": c.tp, "missed": c.fn, "false_positives": c.fp, "sensitivity": round(c.sensitivity, 3),
+            "precision": round(c.precision, 3) if c.n_pred else None,
+            "missed_cmb_diameters_mm (equivalent, voxelised)": missed,
+            "true_cmb_diameters_mm": sorted(round(x.diameter_mm, 1) for x in ph.cmbs)}

@@ -16,6 +16,7 @@ import numpy as np
 from ..atomic import atomic_write_json, atomic_write_text, sha256_file
 from .features import FEATURE_NAMES
 from .screening import ScreenSettings
+from .seed_features import SEED_FEATURE_NAMES
 
 FILTER_DIR = "cmb_filter"
 FILTER_JSON = "filter.json"
@@ -36,6 +37,9 @@ class FilterSpec:
     features: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
     model_file: str = "model.txt"
     model_sha256: str = ""
+    prescreen_file: str = ""  # optional LightGBM text model over SEED_FEATURE_NAMES ranking raw seeds
+    prescreen_sha256: str = ""
+    prescreen_features: list[str] = field(default_factory=lambda: list(SEED_FEATURE_NAMES))
     screen: dict[str, Any] = field(default_factory=dict)  # ScreenSettings fields
     nnunet_screen_threshold: float = 0.3
     format: str = FORMAT
@@ -53,6 +57,7 @@ class CMBFilter:
     spec: FilterSpec
     booster: Any
     folder: Path | None = None
+    prescreen: Any = None  # ranks raw seeds before blobs (None: by response)
 
     @property
     def threshold(self) -> float:
@@ -89,23 +94,31 @@ def load_filter(folder: str | Path, threshold: float | None = None) -> CMBFilter
     if (folder / FILTER_DIR).is_dir():
         folder = folder / FILTER_DIR
     spec = read_spec(folder)
-    model_path = folder / spec.model_file
-    if not model_path.is_file():
-        raise FilterError(f"{model_path}: the CMB filter's model file is missing. Re-import the model zip, or run "
-                          f"without a filter (--filter none).")
-    digest = sha256_file(model_path)
-    if spec.model_sha256 and digest != spec.model_sha256:
-        raise FilterError(f"{model_path}: checksum {digest[:12]}... does not match filter.json "
-                          f"({spec.model_sha256[:12]}...): the file is corrupt or was changed. Re-import the model.")
-    booster = _booster(model_path)
-    if booster.num_feature() != len(spec.features):
-        raise FilterError(f"{model_path}: the model takes {booster.num_feature()} features, filter.json lists "
-                          f"{len(spec.features)}. Re-import the model, or retrain the filter.")
+    booster = _checked_booster(folder / spec.model_file, spec.model_sha256, len(spec.features))
+    prescreen = None
+    if spec.prescreen_file:
+        prescreen = _checked_booster(folder / spec.prescreen_file, spec.prescreen_sha256, len(spec.prescreen_features))
     if threshold is not None:
         if not 0.0 <= threshold <= 1.0:
             raise FilterError(f"--filter-threshold must lie in [0, 1], got {threshold}.")
         spec.threshold = float(threshold)
-    return CMBFilter(spec, booster, folder)
+    return CMBFilter(spec, booster, folder, prescreen)
+
+
+def _checked_booster(model_path: Path, sha256: str, n_features: int) -> Any:
+    """A LightGBM text model that exists, matches its recorded sha256 and takes ``n_features`` inputs."""
+    if not model_path.is_file():
+        raise FilterError(f"{model_path}: the CMB filter's model file is missing. Re-import the model zip, or run "
+                          f"without a filter (--filter none).")
+    digest = sha256_file(model_path)
+    if sha256 and digest != sha256:
+        raise FilterError(f"{model_path}: checksum {digest[:12]}... does not match filter.json "
+                          f"({sha256[:12]}...): the file is corrupt or was changed. Re-import the model.")
+    booster = _booster(model_path)
+    if booster.num_feature() != n_features:
+        raise FilterError(f"{model_path}: the model takes {booster.num_feature()} features, filter.json lists "
+                          f"{n_features}. Re-import the model, or retrain the filter.")
+    return booster
 
 
 def read_spec(folder: Path) -> FilterSpec:
@@ -124,6 +137,9 @@ def read_spec(folder: Path) -> FilterSpec:
                           f"({FORMAT_VERSION}). Update CMBQuant.")
     known = {k: v for k, v in raw.items() if k in FilterSpec.__dataclass_fields__}
     spec = FilterSpec(**known)
+    if spec.prescreen_file and list(spec.prescreen_features) != list(SEED_FEATURE_NAMES):
+        raise FilterError(f"{path}: the prescreen was trained on seed features {spec.prescreen_features} that this "
+                          f"CMBQuant does not compute in the same order. Retrain the filter.")
     unknown = [f for f in spec.features if f not in FEATURE_NAMES]
     if unknown or list(spec.features) != list(FEATURE_NAMES):
         raise FilterError(f"{path}: the filter was trained on features {unknown or spec.features} that this "
@@ -142,11 +158,15 @@ def _booster(model_path: Path) -> Any:
                           f"re-import the model zip.") from exc
 
 
-def save_filter(booster: Any, spec: FilterSpec, folder: str | Path) -> Path:
-    """Write ``model.txt`` and ``filter.json`` (with the model's sha256) into ``folder``."""
+def save_filter(booster: Any, spec: FilterSpec, folder: str | Path, prescreen: Any = None) -> Path:
+    """Write ``model.txt`` (and ``prescreen.txt``) and ``filter.json`` with their sha256 into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model_path = atomic_write_text(folder / spec.model_file, booster.model_to_string())
     spec.model_sha256 = sha256_file(model_path)
+    if prescreen is not None:
+        spec.prescreen_file = spec.prescreen_file or "prescreen.txt"
+        spec.prescreen_sha256 = sha256_file(atomic_write_text(folder / spec.prescreen_file,
+                                                              prescreen.model_to_string()))
     atomic_write_json(folder / FILTER_JSON, asdict(spec))
     return folder

@@ -1,4 +1,5 @@
-"""The two-stage detector: screening (dark-spot seeds united with nnU-Net components) -> blobs -> CMB filter.
+"""The two-stage detector: screening (dark-spot seeds, prescored, united with nnU-Net components) -> blobs -> CMB
+filter.
 
 Every candidate the filter scores at or above ``keep_floor`` becomes a record and a segment: ``p_cmb`` at or above
 the filter threshold stays ``pending`` for the reader; below it, ``rejected`` with reason ``filter`` and
@@ -8,8 +9,10 @@ floor are noise the reader never needs to see; their number is recorded in ``cas
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ..candidates import (
     FILTER_REASON,
@@ -27,10 +30,21 @@ from .brain import brain_and_head
 from .cmb_filter import CMBFilter
 from .features import ScanContext, edge_distance_mm, feature_matrix, scan_context
 from .screening import ScreenSettings, Seed, find_seeds, screen_maps
+from .seed_features import background_map, seed_feature_matrix
 
 SCREEN_MARGIN_MM = 8.0  # seeds up to this far outside the brain mask (a cortical CMB it missed), never in air
 FLAG_EDGE_MM = -2.0  # ``outside_brain``: the centroid more than 2 mm outside the brain mask
 KEEP_FLOOR = 0.05
+
+
+@dataclass
+class ScanMaps:
+    """Everything computed once per scan: the screen's maps, the feature context and the raw seeds."""
+
+    context: ScanContext
+    brain: np.ndarray
+    seeds: list[Seed]  # raw seeds, strongest response first
+    seed_features: np.ndarray  # (len(seeds), len(SEED_FEATURE_NAMES))
 
 
 @dataclass
@@ -51,20 +65,41 @@ class Detection:
     summary: dict
 
 
-def screen(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None = None,
-           settings: ScreenSettings | None = None, nnunet_threshold: float = 0.3) -> Screened:
-    """Brain mask -> screen maps -> nnU-Net seeds first, then dark-spot seeds strongest first -> blobs."""
+def scan_maps(image: np.ndarray, geometry: Geometry, settings: ScreenSettings | None = None) -> ScanMaps:
+    """Brain mask, DoG maps and every raw seed with its prescreen features."""
     sp = geometry.spacing[::-1]
     settings = settings or ScreenSettings()
     brain, head = brain_and_head(image, sp)
     edge = edge_distance_mm(brain, sp)
     maps = screen_maps(image, sp, brain, head & (edge > -SCREEN_MARGIN_MM), settings)
     ctx = scan_context(maps, geometry, brain, edge)
-    nn_seeds = nnunet_seeds(prob, maps, nnunet_threshold, settings.scales_mm)
-    dark = find_seeds(maps, settings)
-    seeds = nn_seeds + dark
-    blobs, sources = grow_blobs(maps.normalised, seeds, sp, ["nnunet"] * len(nn_seeds) + ["dark_spot"] * len(dark))
-    return Screened(blobs, sources, ctx, brain, len(seeds))
+    seeds = find_seeds(maps, settings)
+    kji = np.array([s.kji for s in seeds], int).reshape(-1, 3)
+    sx = seed_feature_matrix(kji, np.array([s.response for s in seeds]), np.array([s.scale_mm for s in seeds]),
+                             ctx, background_map(maps.normalised, sp))
+    return ScanMaps(ctx, brain, seeds, sx)
+
+
+def prescreen_order(scan: ScanMaps, prescreen: Any | None, max_seeds: int) -> list[int]:
+    """Indices of the seeds that become blobs: the best ``max_seeds`` by the prescreen (by response without one)."""
+    if prescreen is None or not len(scan.seeds):
+        return list(range(min(max_seeds, len(scan.seeds))))
+    score = np.asarray(prescreen.predict(scan.seed_features.astype(np.float64)))
+    return [int(n) for n in np.argsort(-score, kind="stable")[:max_seeds]]
+
+
+def screen(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None = None,
+           settings: ScreenSettings | None = None, nnunet_threshold: float = 0.3, prescreen: Any | None = None,
+           scan: ScanMaps | None = None) -> Screened:
+    """nnU-Net seeds first, then the prescreen's best dark-spot seeds -> blobs (one per CMB)."""
+    settings = settings or ScreenSettings()
+    scan = scan or scan_maps(image, geometry, settings)
+    nn_seeds = nnunet_seeds(prob, scan.context.maps, nnunet_threshold, settings.scales_mm)
+    dark = [scan.seeds[n] for n in prescreen_order(scan, prescreen, settings.max_seeds)]
+    sp = geometry.spacing[::-1]
+    blobs, sources = grow_blobs(scan.context.maps.normalised, nn_seeds + dark, sp,
+                                ["nnunet"] * len(nn_seeds) + ["dark_spot"] * len(dark))
+    return Screened(blobs, sources, scan.context, scan.brain, len(scan.seeds) + len(nn_seeds))
 
 
 def nnunet_seeds(prob: np.ndarray | None, maps, threshold: float, scales_mm: tuple[float, ...]) -> list[Seed]:
@@ -74,16 +109,11 @@ def nnunet_seeds(prob: np.ndarray | None, maps, threshold: float, scales_mm: tup
     arr = np.asarray(prob)
     mask = arr >= threshold if np.issubdtype(arr.dtype, np.floating) else arr > 0
     labels, n = label_components(mask)
-    seeds = []
-    if n == 0:
-        return seeds
-    from scipy import ndimage
-
-    for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
+    seeds: list[Seed] = []
+    for lab, sl in enumerate(ndimage.find_objects(labels) if n else [], start=1):
         if sl is None:
             continue
-        local = labels[sl] == lab
-        vals = np.where(local, maps.normalised[sl], np.inf)
+        vals = np.where(labels[sl] == lab, maps.normalised[sl], np.inf)
         off = np.unravel_index(int(np.argmin(vals)), vals.shape)
         kji = tuple(int(s.start + o) for s, o in zip(sl, off))
         seeds.append(Seed(kji, float(maps.response[kji]), float(scales_mm[maps.best_scale[kji]])))
@@ -94,13 +124,15 @@ def detect(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None, cmb_f
            limits: CandidateLimits | None = None, keep_floor: float = KEEP_FLOOR) -> Detection:
     """Both stages on one scan: records (most likely CMB first) and their label map."""
     lim = limits or CandidateLimits()
-    scr = screen(image, geometry, prob, cmb_filter.screen_settings, cmb_filter.spec.nnunet_screen_threshold)
+    scr = screen(image, geometry, prob, cmb_filter.screen_settings, cmb_filter.spec.nnunet_screen_threshold,
+                 prescreen=cmb_filter.prescreen)
     p = cmb_filter.predict(feature_matrix(scr.blobs, scr.context))
     keep = [n for n in np.argsort(-p, kind="stable") if p[n] >= keep_floor or "nnunet" in scr.sources[n]]
     blobs = [scr.blobs[n] for n in keep]
     labels = label_map(blobs, geometry.shape)
-    prob_arr = np.asarray(prob, np.float32) if prob is not None and np.issubdtype(np.asarray(prob).dtype, np.floating) else None
-    records = component_records(labels, len(blobs), geometry, image=image, prob=prob_arr)
+    is_prob = prob is not None and np.issubdtype(np.asarray(prob).dtype, np.floating)
+    records = component_records(labels, len(blobs), geometry, image=image,
+                                prob=np.asarray(prob, np.float32) if is_prob else None)
     for rec, n in zip(records, keep):
         rec.p_cmb = round(float(p[n]), 4)
         rec.source = "+".join(sorted(scr.sources[n], key=["nnunet", "dark_spot"].index))

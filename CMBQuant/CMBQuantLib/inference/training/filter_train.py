@@ -1,9 +1,11 @@
 """Recipe for the CMB filter: ``python -m CMBQuantLib.inference.training.filter_train --work DIR --stage all``.
 
-Stages: ``data`` (phantoms -> screened, labelled candidate rows, cached, in parallel), ``fit`` (LightGBM and the
-logistic baseline, threshold on validation, scores on test and unseen-setting splits, the shipped filter written
-into ``--model-folder``/cmb_filter), ``heldout`` (the test and unseen phantoms as NIfTI files, regenerated from the
-recorded seeds, for ``cmbquant run`` + ``cmbquant evaluate``). Runs on 2 CPU cores well inside an hour.
+Stages, in order (``all`` runs them all; each caches, so a rerun redoes nothing):
+``data`` (phantoms and labelled raw seeds, in parallel), ``prescreen`` (the seed ranker), ``blobs`` (the blobs the
+prescreened screen hands to stage 2, labelled), ``fit`` (LightGBM and the logistic baseline, threshold on
+validation, scores on the test and unseen-setting splits, the filter written into ``--model-folder``/cmb_filter),
+``heldout`` (the test and unseen phantoms as NIfTI files for ``cmbquant run`` + ``cmbquant evaluate``).
+Runs on 2 CPU cores inside an hour.
 """
 from __future__ import annotations
 
@@ -20,27 +22,76 @@ from ...atomic import atomic_write_json
 from ...detection.cmb_filter import FilterSpec, save_filter
 from ...detection.features import FEATURE_NAMES
 from ...detection.screening import ScreenSettings
-from .filter_data import PhantomJob, build_job, load_rows, make_jobs, make_phantom
-from .filter_fit import choose_threshold, fit_lightgbm, fit_logistic, score, screen_sensitivity, stack
+from ...volumes import write_image
+from .filter_data import PhantomJob, cache_phantom, candidate_rows, load_phantom, load_rows, make_jobs, save_rows, seed_rows
+from .filter_fit import (
+    choose_threshold,
+    fit_lightgbm,
+    fit_logistic,
+    fit_prescreen,
+    prescreen_recall,
+    score,
+    screen_sensitivity,
+    stack,
+)
 
 DEFAULT_PER_MAP = {"train": 4, "val": 4, "test": 3, "unseen": 2}
 
 
-def _build(args: tuple[PhantomJob, str, str]) -> str:
+def _seeds(args: tuple[PhantomJob, str, str]) -> str:
     job, shared, work = args
     t0 = time.perf_counter()
-    build_job(job, Path(shared), Path(work))
+    out = Path(work) / "seeds" / f"{job.name}.npz"
+    if not out.is_file():
+        save_rows(seed_rows(cache_phantom(job, Path(shared), Path(work))), out)
     return f"{job.name} {time.perf_counter() - t0:.1f}s"
 
 
-def stage_data(jobs: list[PhantomJob], shared: Path, work: Path, workers: int) -> None:
-    todo = [(j, str(shared), str(work)) for j in jobs]
+def _blobs(args: tuple[PhantomJob, str, str]) -> str:
+    job, model_text, work = args
+    import lightgbm
+
+    t0 = time.perf_counter()
+    out = Path(work) / "rows" / f"{job.name}.npz"
+    if not out.is_file():
+        prescreen = lightgbm.Booster(model_str=model_text)
+        save_rows(candidate_rows(Path(work) / "phantoms" / f"{job.name}.npz", prescreen), out)
+    return f"{job.name} {time.perf_counter() - t0:.1f}s"
+
+
+def _parallel(fn, todo: list, workers: int, label: str) -> None:
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for n, msg in enumerate(pool.map(_build, todo), 1):
-            print(f"[data {n}/{len(todo)}] {msg}", flush=True)
+        for n, msg in enumerate(pool.map(fn, todo), 1):
+            print(f"[{label} {n}/{len(todo)}] {msg}", flush=True)
 
 
-def stage_fit(jobs: list[PhantomJob], work: Path, model_folder: Path | None, name: str) -> dict:
+def stage_data(jobs: list[PhantomJob], shared: Path, work: Path, workers: int) -> None:
+    _parallel(_seeds, [(j, str(shared), str(work)) for j in jobs], workers, "data")
+
+
+def stage_prescreen(jobs: list[PhantomJob], work: Path, max_seeds: int) -> tuple[object, dict]:
+    import lightgbm
+
+    path = work / "prescreen.txt"
+    rows = load_rows(work, jobs, "seeds")
+    if path.is_file():
+        model = lightgbm.Booster(model_str=path.read_text(encoding="utf-8"))
+    else:
+        model = fit_prescreen(rows["train"], rows["val"])
+        path.write_text(model.model_to_string(), encoding="utf-8")
+    recall = {s: prescreen_recall(rows[s], model, max_seeds) for s in rows}
+    print(f"[prescreen] CMBs with a seed among the best {max_seeds}: " +
+          "; ".join(f"{s} {r['recall_of_seeded']}" for s, r in recall.items()), flush=True)
+    return model, recall
+
+
+def stage_blobs(jobs: list[PhantomJob], work: Path, prescreen, workers: int) -> None:
+    text = prescreen.model_to_string()
+    _parallel(_blobs, [(j, text, str(work)) for j in jobs], workers, "blobs")
+
+
+def stage_fit(jobs: list[PhantomJob], work: Path, model_folder: Path | None, name: str, prescreen=None,
+              prescreen_report: dict | None = None) -> dict:
     rows = load_rows(work, jobs)
     X, y = stack(rows["train"])
     Xv, yv = stack(rows["val"])
@@ -55,7 +106,8 @@ def stage_fit(jobs: list[PhantomJob], work: Path, model_folder: Path | None, nam
     report: dict = {"rows": {s: int(sum(len(c["y"]) for c in rows[s])) for s in rows},
                     "scans": {s: len(rows[s]) for s in rows}, "fit_seconds": {"lightgbm": round(lgb_s, 1),
                                                                               "logistic": round(log_s, 1)},
-                    "screen": {s: screen_sensitivity(rows[s]).as_dict() for s in rows}, "learners": {}}
+                    "screen": {s: screen_sensitivity(rows[s]).as_dict() for s in rows},
+                    "prescreen": prescreen_report or {}, "learners": {}}
     for lname, predict in learners.items():
         probs = {s: [predict(c["X"].astype(np.float64)) for c in rows[s]] for s in rows}
         chosen = choose_threshold(rows["val"], probs["val"])
@@ -72,33 +124,28 @@ def stage_fit(jobs: list[PhantomJob], work: Path, model_folder: Path | None, nam
                           created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                           metrics={s: report["learners"]["lightgbm"][s] for s in rows},
                           recipe={"module": __name__, "jobs": [j.name for j in jobs]})
-        save_filter(booster, spec, model_folder / "cmb_filter")
+        save_filter(booster, spec, model_folder / "cmb_filter", prescreen=prescreen)
         print(f"[fit] filter written to {model_folder / 'cmb_filter'}", flush=True)
     atomic_write_json(work / "filter_report.json", report)
     return report
 
 
-def stage_heldout(jobs: list[PhantomJob], shared: Path, out: Path) -> None:
+def stage_heldout(jobs: list[PhantomJob], work: Path, out: Path) -> None:
     """Held-out phantoms as ``<split>/<name>.nii.gz`` + ``<split>_truth/<name>.nii.gz`` for run + evaluate."""
     for job in jobs:
-        if job.split not in ("test", "unseen"):
+        if job.split not in ("test", "unseen") or (out / job.split / f"{job.name}.nii.gz").is_file():
             continue
-        image = out / job.split / f"{job.name}.nii.gz"
-        if image.is_file():
-            continue
-        ph = make_phantom(job, shared)
-        from ...volumes import write_image
-
-        write_image(ph.cmb_labels, ph.geometry, out / f"{job.split}_truth" / f"{job.name}.nii.gz")
-        write_image(ph.image, ph.geometry, image)
-        print(f"[heldout] {job.split}/{job.name}: {len(ph.cmbs)} CMBs", flush=True)
+        image, labels, geom, ids, _ = load_phantom(work / "phantoms" / f"{job.name}.npz")
+        write_image(labels, geom, out / f"{job.split}_truth" / f"{job.name}.nii.gz")
+        write_image(image, geom, out / job.split / f"{job.name}.nii.gz")
+        print(f"[heldout] {job.split}/{job.name}: {len(ids)} CMBs", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[5] / "shared")
-    ap.add_argument("--stage", choices=["data", "fit", "heldout", "all"], default="all")
+    ap.add_argument("--stage", choices=["data", "prescreen", "blobs", "fit", "heldout", "all"], default="all")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--model-folder", type=Path, default=None, help="trainer folder to write cmb_filter/ into")
     ap.add_argument("--name", default="CMBQuantDemoFilter")
@@ -106,12 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     jobs = make_jobs(args.per_map)
     t0 = time.perf_counter()
+    max_seeds = ScreenSettings().max_seeds
     if args.stage in ("data", "all"):
         stage_data(jobs, args.shared, args.work, args.workers)
+    prescreen, recall = None, None
+    if args.stage in ("prescreen", "blobs", "fit", "all"):
+        prescreen, recall = stage_prescreen(jobs, args.work, max_seeds)
+    if args.stage in ("blobs", "all"):
+        stage_blobs(jobs, args.work, prescreen, args.workers)
     if args.stage in ("fit", "all"):
-        stage_fit(jobs, args.work, args.model_folder, args.name)
+        stage_fit(jobs, args.work, args.model_folder, args.name, prescreen, recall)
     if args.stage in ("heldout", "all"):
-        stage_heldout(jobs, args.shared, args.work / "heldout")
+        stage_heldout(jobs, args.work, args.work / "heldout")
     print(f"[done] {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
