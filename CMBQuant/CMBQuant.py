@@ -175,7 +175,8 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
         device = self.ui.deviceComboBox.currentText
         options = RunOptions(model=self.ui.modelComboBox.currentData or None, device=device,
                              step_size=self.ui.stepSizeSpinBox.value, mirroring=self.ui.mirroringCheckBox.checked,
-                             threshold=self.ui.thresholdSpinBox.value)
+                             threshold=self.ui.thresholdSpinBox.value, filter=self.ui.filterComboBox.currentText,
+                             filter_threshold=self.ui.filterThresholdSpinBox.value or None)
         python = slicer.app.applicationDirPath() + "/PythonSlicer"
         self.client = InferenceClient([path], out, options, python=python if os.path.exists(python) else None)
         self.client.start()

@@ -79,6 +79,11 @@ def cmbquant_ui() -> str:
                                     toolTip="0.5: nnU-Net default, best for tiny lesions. 1.0: half the tiles, about 2x faster on CPU.")),
         ("", widget("QCheckBox", "mirroringCheckBox", text="Test-time mirroring (8x slower, slightly more sensitive)")),
         ("Probability threshold:", widget("QDoubleSpinBox", "thresholdSpinBox", minimum="0", maximum="1", value="0.5", singleStep="0.05")),
+        ("CMB filter:", widget("QComboBox", "filterComboBox", items="auto|demo|none",
+                               toolTip="Stage 2 of the detector. auto: the model's own filter when it ships one (the demo "
+                                       "model does); demo: the shipped filter with any model; none: plain nnU-Net.")),
+        ("Filter threshold:", widget("QDoubleSpinBox", "filterThresholdSpinBox", minimum="0", maximum="1", value="0", singleStep="0.05",
+                                     toolTip="p_cmb below this is rejected (reason filter, hidden, restorable). 0: the filter's own threshold.")),
         ("", widget("QPushButton", "applyButton", text="Detect CMBs")),
         ("", widget("QPushButton", "cancelButton", text="Cancel")),
         ("", widget("QProgressBar", "progressBar")),
