@@ -347,3 +347,22 @@ def test_rejected_segments_of_a_reviewed_cmbquant_case_are_not_predictions(tmp_p
     write_image(ref, geom, tmp_path / "ref.nii.gz")
     pmask, rmask, _ = load_pair(tmp_path / "pred" / "c1.seg.nrrd", tmp_path / "ref.nii.gz")
     assert pmask.sum() == 27 and np.array_equal(pmask, rmask)
+
+
+def test_sizes_table_bins_reference_cmbs_and_false_positives_by_diameter():
+    import pandas as pd
+    from CMBQuantStatsLib.lesion_sizes import size_table
+
+    vol = lambda d: 3.14159265 / 6 * d ** 3  # noqa: E731
+    lesions = pd.DataFrame([
+        {"status": "TP", "ref_volume_mm3": vol(2.5), "pred_volume_mm3": vol(2.4)},
+        {"status": "FN", "ref_volume_mm3": vol(2.2), "pred_volume_mm3": float("nan")},
+        {"status": "TP", "ref_volume_mm3": vol(4.0), "pred_volume_mm3": vol(4.0)},
+        {"status": "TP", "ref_volume_mm3": vol(7.0), "pred_volume_mm3": vol(6.5)},
+        {"status": "FP", "ref_volume_mm3": float("nan"), "pred_volume_mm3": vol(3.5)},
+        {"status": "FP", "ref_volume_mm3": float("nan"), "pred_volume_mm3": vol(12.0)},
+    ])
+    t = size_table(lesions, n_scans=2).set_index("size_mm")
+    assert t.loc["<3", "n_ref"] == 2 and t.loc["<3", "found"] == 1 and t.loc["<3", "sensitivity"] == 0.5
+    assert t.loc["3-5", "found"] == 1 and t.loc["3-5", "false_positives"] == 1 and t.loc["3-5", "fp_per_scan"] == 0.5
+    assert t.loc["5-10", "sensitivity"] == 1.0 and t.loc[">10", "false_positives"] == 1 and t.loc[">10", "n_ref"] == 0

@@ -21,6 +21,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from . import validation as V
+from .lesion_sizes import size_table
 
 IMAGE_SUFFIXES = (".seg.nrrd", ".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 EXIT_BAD_INPUT = 2
@@ -449,6 +450,8 @@ def evaluate_folders(pred_dir: Path, ref_dir: Path, out_dir: Path, rule: str = "
     summ_df.insert(2, "distance_mm", distance_mm if rule == "centroid" else math.nan)
     summ_df.insert(3, "threshold", threshold)
     summ_df.to_csv(out_dir / "summary.csv", index=False)
+    sizes = size_table(lesions_df, len(common))
+    sizes.to_csv(out_dir / "sizes.csv", index=False)
     if region_files is not None:
         pd.DataFrame([{"region": n, **c.as_dict()} for n, c in region_totals.items()],
                      columns=["region", "tp", "fp", "fn", "n_pred", "n_ref", "sensitivity", "precision", "f1",
@@ -458,6 +461,7 @@ def evaluate_folders(pred_dir: Path, ref_dir: Path, out_dir: Path, rule: str = "
                 "connectivity": 26, "n_bootstrap": n_boot, "seed": seed, "ci": "percentile 95 %",
                 "icc": "ICC(2,1) absolute agreement (also ICC(3,1) consistency)"}
     doc = {"settings": settings, "groups": [_json_safe(s.as_dict()) for s in summary],
+           "by_size": [_json_safe(r) for r in sizes.to_dict("records")],
            "n_scored": len(common), "only_prediction": only_pred, "only_reference": only_ref}
     (out_dir / "summary.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
     if html:
