@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
@@ -60,7 +61,8 @@ def _blobs(args: tuple[PhantomJob, str, str]) -> str:
 
 
 def _parallel(fn, todo: list, workers: int, label: str) -> None:
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    """Jobs in worker processes started fresh ("spawn"): a fork after LightGBM ran its OpenMP threads deadlocks."""
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for n, msg in enumerate(pool.map(fn, todo), 1):
             print(f"[{label} {n}/{len(todo)}] {msg}", flush=True)
 
@@ -141,11 +143,45 @@ def stage_heldout(jobs: list[PhantomJob], work: Path, out: Path) -> None:
         print(f"[heldout] {job.split}/{job.name}: {len(ids)} CMBs", flush=True)
 
 
+def stage_evaluate(work: Path, model: str | None, filter_choice: str = "auto") -> dict:
+    """The default pipeline (``cmbquant run``: nnU-Net + screen + filter, regions off) on the held-out phantoms,
+    scored by ``cmbquant evaluate``'s matching; results per split in ``<work>/evaluate/<split>/``."""
+    from CMBQuantStatsLib.evaluate import evaluate_folders
+
+    from ...batch import BatchInput, process_case
+    from ..segmenter import create_segmenter
+
+    segmenter = create_segmenter(model=model, device="cpu", filter=filter_choice)
+    out: dict = {}
+    for split in ("test", "unseen"):
+        inputs = sorted((work / "heldout" / split).glob("*.nii.gz"))
+        cases = work / "evaluate" / split / "cases"
+        t0 = time.perf_counter()
+        for path in inputs:
+            if not (cases / path.name[:-7] / "case.json").is_file():
+                process_case(BatchInput(path.name[:-7], path), cases, segmenter, copy_image=False)
+        seconds = (time.perf_counter() - t0) / max(len(inputs), 1)
+        res = evaluate_folders(cases, work / "heldout" / f"{split}_truth", work / "evaluate" / split, n_boot=200,
+                               html=False)
+        c = sum((r.counts for r in res.results[1:]), res.results[0].counts) if res.results else None
+        out[split] = {"scans": len(res.results), "tp": c.tp, "fp": c.fp, "fn": c.fn,
+                      "sensitivity": round(c.sensitivity, 3), "precision": round(c.precision, 3),
+                      "f1": round(2 * c.tp / max(2 * c.tp + c.fp + c.fn, 1), 3),
+                      "fp_per_scan": round(c.fp / max(len(res.results), 1), 2), "seconds_per_scan": round(seconds, 1),
+                      "per_case": {r.case_id: [r.counts.tp, r.counts.fp, r.counts.fn] for r in res.results}}
+        print(f"[evaluate] {split}: {json.dumps({k: v for k, v in out[split].items() if k != 'per_case'})}", flush=True)
+    atomic_write_json(work / "evaluate" / "results.json", out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[5] / "shared")
-    ap.add_argument("--stage", choices=["data", "prescreen", "blobs", "fit", "heldout", "all"], default="all")
+    ap.add_argument("--stage", choices=["data", "prescreen", "blobs", "fit", "heldout", "evaluate", "all"],
+                    default="all")
+    ap.add_argument("--model", default=None, help="evaluate: model (default the shipped demo model)")
+    ap.add_argument("--filter", default="auto", help="evaluate: --filter of cmbquant run")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--model-folder", type=Path, default=None, help="trainer folder to write cmb_filter/ into")
     ap.add_argument("--name", default="CMBQuantDemoFilter")
@@ -165,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         stage_fit(jobs, args.work, args.model_folder, args.name, prescreen, recall)
     if args.stage in ("heldout", "all"):
         stage_heldout(jobs, args.work, args.work / "heldout")
+    if args.stage == "evaluate":
+        stage_evaluate(args.work, args.model, args.filter)
     print(f"[done] {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
