@@ -52,7 +52,7 @@ def radius_limit(scale_mm: float) -> float:
 
 
 def grow_blob(normalised: np.ndarray, seed: Seed, spacing_kji: np.ndarray) -> Blob:
-    """Half-depth region growing from the darkest voxel near the seed, limited to ``radius_limit``."""
+    """Half-depth region growing from the darkest voxel near the seed, held to the sphere where it saturates."""
     sp = np.asarray(spacing_kji, float)
     box = local_box(seed.kji, normalised.shape, sp)
     patch = normalised[box]
@@ -65,11 +65,10 @@ def grow_blob(normalised: np.ndarray, seed: Seed, spacing_kji: np.ndarray) -> Bl
     start = np.unravel_index(int(np.argmin(local_min)), patch.shape)
     centre_value = float(smooth[start])
     threshold = centre_value + 0.5 * max(background - centre_value, 1e-3)
-    limit = radius_limit(seed.scale_mm)
     start_dist = distance_mm(box, tuple(int(s.start + v) for s, v in zip(box, start)), sp)
     dark = patch <= threshold
     free = _component(dark, start)
-    kept = _component(dark & (start_dist <= limit), start)
+    limit, kept = saturated_limit(dark, start, start_dist, radius_limit(seed.scale_mm))
     n_kept = max(int(kept.sum()), 1)
     touches = bool(free[0].any() or free[-1].any() or free[:, 0].any() or free[:, -1].any()
                    or free[:, :, 0].any() or free[:, :, -1].any()) if min(patch.shape) > 2 else False
@@ -78,6 +77,22 @@ def grow_blob(normalised: np.ndarray, seed: Seed, spacing_kji: np.ndarray) -> Bl
     if not len(voxels):
         voxels = (np.array(start) + offset)[None]
     return Blob(seed, voxels.astype(np.int64), centre_value, background, float(free.sum()) / n_kept, touches, limit)
+
+
+def saturated_limit(dark: np.ndarray, start: tuple[int, ...], dist: np.ndarray, first: float,
+                    growth: float = 1.35) -> tuple[float, np.ndarray]:
+    """The sphere limit at which the blob stops growing: a CMB is a ball, so widening the limit past its radius adds
+    almost nothing; a vessel is a tube and keeps growing with the limit. A large CMB seeded at its rim (a fine-scale
+    maximum) grows to its whole extent; a vessel keeps the seed's own limit (its spill stays a feature)."""
+    radii = [first]
+    while radii[-1] < MAX_RADIUS_MM:
+        radii.append(min(radii[-1] * 1.5, MAX_RADIUS_MM))
+    blobs = [_component(dark & (dist <= r), start) for r in radii]
+    sizes = [max(int(b.sum()), 1) for b in blobs]
+    for n in range(1, len(radii)):
+        if sizes[n] / sizes[n - 1] < growth:
+            return radii[n - 1], blobs[n - 1]
+    return radii[0], blobs[0]
 
 
 def _component(mask: np.ndarray, start: tuple[int, ...]) -> np.ndarray:
