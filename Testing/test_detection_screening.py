@@ -78,3 +78,16 @@ def test_blob_holds_a_sphere_and_spills_along_a_tube():
     assert ball.spill_ratio == pytest.approx(1.0) and not ball.touches_box
     assert vessel.spill_ratio > 1.5 and vessel.touches_box
     assert sources == [{"dark_spot"}, {"dark_spot"}]
+
+
+def test_a_cmb_seen_twice_is_kept_once():
+    from CMBQuantLib.detection.blobs import Blob
+    from CMBQuantLib.detection.two_stage import suppress_duplicates
+
+    def blob(kji):
+        return Blob(Seed(kji, 5.0, 1.0), np.array([kji]), 0.2, 1.0, 1.0, False, 2.0)
+
+    p = suppress_duplicates([blob((10, 10, 10)), blob((10, 10, 11)), blob((10, 10, 30))], np.array([0.9, 0.8, 0.7]),
+                            0.5, np.array([1.0, 1.0, 1.0]))
+    assert p[0] == 0.9 and p[2] == 0.7  # the likelier one and a distant one stay
+    assert p[1] < 0.5  # the second blob on the same CMB drops below the threshold (rejected, restorable)

@@ -120,13 +120,32 @@ def nnunet_seeds(prob: np.ndarray | None, maps, threshold: float, scales_mm: tup
     return seeds
 
 
+def suppress_duplicates(blobs: list[Blob], p: np.ndarray, threshold: float, spacing_kji: np.ndarray) -> np.ndarray:
+    """Two kept candidates closer than their radii + 1 mm are one CMB seen twice: the likelier one stays, the other
+    drops just below the threshold (rejected, restorable) so a reader never counts one CMB twice."""
+    p = np.asarray(p, float).copy()
+    sp = np.asarray(spacing_kji, float)
+    kept: list[tuple[np.ndarray, float]] = []
+    for n in np.argsort(-p, kind="stable"):
+        if p[n] < threshold:
+            break
+        centre = blobs[n].voxels.mean(0) * sp
+        radius = (len(blobs[n].voxels) * float(np.prod(sp)) * 3 / (4 * np.pi)) ** (1 / 3)
+        if any(np.linalg.norm(centre - c) < radius + r + 1.0 for c, r in kept):
+            p[n] = min(p[n], max(threshold - 1e-3, 0.0))
+        else:
+            kept.append((centre, radius))
+    return p
+
+
 def detect(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None, cmb_filter: CMBFilter,
            limits: CandidateLimits | None = None, keep_floor: float = KEEP_FLOOR) -> Detection:
     """Both stages on one scan: records (most likely CMB first) and their label map."""
     lim = limits or CandidateLimits()
     scr = screen(image, geometry, prob, cmb_filter.screen_settings, cmb_filter.spec.nnunet_screen_threshold,
                  prescreen=cmb_filter.prescreen)
-    p = cmb_filter.predict(feature_matrix(scr.blobs, scr.context))
+    p = suppress_duplicates(scr.blobs, cmb_filter.predict(feature_matrix(scr.blobs, scr.context)),
+                            cmb_filter.threshold, geometry.spacing[::-1])
     keep = [n for n in np.argsort(-p, kind="stable") if p[n] >= keep_floor or "nnunet" in scr.sources[n]]
     blobs = [scr.blobs[n] for n in keep]
     labels = label_map(blobs, geometry.shape)
@@ -136,7 +155,7 @@ def detect(image: np.ndarray, geometry: Geometry, prob: np.ndarray | None, cmb_f
     for rec, n in zip(records, keep):
         rec.p_cmb = round(float(p[n]), 4)
         rec.source = "+".join(sorted(scr.sources[n], key=["nnunet", "dark_spot"].index))
-        if rec.p_cmb < cmb_filter.threshold:
+        if p[n] < cmb_filter.threshold:
             rec.status, rec.reason, rec.decided_by = "rejected", FILTER_REASON, PIPELINE_DECIDER
         apply_limits(rec, lim)
     flag_outside_brain(records, scr.context.edge_distance_mm > FLAG_EDGE_MM)
