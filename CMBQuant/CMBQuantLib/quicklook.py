@@ -40,7 +40,10 @@ def save_overview_png(image: np.ndarray, records: list[CMBRecord], path: str | P
                   extent=(i0 - 0.5, i1 - 0.5, j0 - 0.5, j1 - 0.5))
         radius = max(rec.diameter_eq_mm / 2 / float(spacing[0]) + 3, 4)
         ax.add_patch(Circle((rec.i, rec.j), radius, fill=False, lw=1.5, color=STATUS_COLOURS.get(rec.status, "y")))
-        conf = f" p={rec.confidence_mean:.2f}" if rec.confidence_mean is not None else ""
+        if rec.p_cmb is not None:  # the CMB filter's probability, and whether it rejected the spot
+            conf = f" p_cmb={rec.p_cmb:.2f}" + (" (filter)" if rec.reason == "filter" else "")
+        else:
+            conf = f" p={rec.confidence_mean:.2f}" if rec.confidence_mean is not None else ""
         where = f" {rec.region}/{rec.lobe}" if rec.region else ""
         ax.set_title(f"CMB {rec.cmb_id:03d} k={k} {rec.diameter_eq_mm:.1f}mm{conf}{where}", fontsize=8)
     fig.tight_layout()
