@@ -111,3 +111,17 @@ def test_model_without_filter_runs_the_one_stage_path(tmp_path):
     assert all(r.p_cmb is None and r.status == "pending" for r in records)
     info = json.loads((folder / "case.json").read_text(encoding="utf-8"))
     assert info["detection"]["two_stage"] is False
+
+
+def test_review_list_hides_filter_rejections_unless_asked(two_stage_case, capsys):
+    from CMBQuantLib.cli import main
+
+    _, folder = two_stage_case
+    assert main(["review", str(folder), "--list", "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main(["review", str(folder), "--list", "--json", "--show-filtered"]) == 0
+    everything = json.loads(capsys.readouterr().out)
+    records = read_records_csv(folder / "cmbs.csv")
+    assert len(default) == sum(r.reason != "filter" for r in records)
+    assert len(everything) == len(records) > len(default)
+    assert all(row["p_cmb"] is not None for row in everything)

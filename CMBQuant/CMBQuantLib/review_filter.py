@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .candidates import FILTER_REASON, PIPELINE_DECIDER, CMBRecord
+from .candidates import FILTER_REASON, PIPELINE_DECIDER, CMBRecord  # noqa: F401  (PIPELINE_DECIDER re-exported)
 
 if TYPE_CHECKING:  # review.py imports this module: the session type only for the checker
     from .review import ReviewSession

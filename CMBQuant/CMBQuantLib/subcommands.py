@@ -42,6 +42,8 @@ def add_review_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redo", action="store_true", help="redo the last undone change (logged)")
     p.add_argument("--export", type=Path, metavar="DIR", help="write the per-case export files to DIR")
     p.add_argument("--json", action="store_true", help="--list as JSON")
+    p.add_argument("--show-filtered", action="store_true",
+                   help="--list also the candidates the CMB filter rejected (reason filter; hidden by default)")
 
 
 def run_review(args: argparse.Namespace) -> int:
@@ -54,6 +56,7 @@ def run_review(args: argparse.Namespace) -> int:
             raise ValueError("--reviewer NAME is required to change a case (every decision records who made it)")
         session = ReviewSession.open(args.case, reviewer=args.reviewer or "viewer", order=args.order,
                                      auto_advance=False, require_image=args.add is not None)
+        session.show_filtered = args.show_filtered
         for w in session.warnings:
             print(f"warning: {w}", file=sys.stderr)
         if args.decide:
@@ -95,7 +98,7 @@ def _print_list(session: Any, as_json: bool) -> None:
     for cmb_id in session.queue:
         r = session.record(cmb_id)
         rows.append({"cmb_id": r.cmb_id, "status": r.status, "reason": r.reason,
-                     "confidence": r.confidence_mean, "diameter_eq_mm": round(r.diameter_eq_mm, 2),
+                     "confidence": r.confidence_mean, "p_cmb": r.p_cmb, "diameter_eq_mm": round(r.diameter_eq_mm, 2),
                      "r": round(r.r, 1), "a": round(r.a, 1), "s": round(r.s, 1), "region": r.region,
                      "lobe": r.lobe, "flags": ";".join(r.flags)})
     if as_json:
