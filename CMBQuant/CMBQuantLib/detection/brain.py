@@ -73,10 +73,9 @@ def _mask(image: np.ndarray, sp: np.ndarray, cut_mm: float) -> np.ndarray:
     if not tissue.any():
         return tissue
     inside = _inside_distance(tissue, sp)
-    brain = _separated_core(inside, sp, cut_mm)
+    brain, reach = _separated_core(inside, sp, cut_mm)
     if not brain.any():
         return np.zeros(tissue.shape, bool)
-    reach = cut_mm if not hasattr(brain, "cut") else brain.cut
     grown = (ndimage.distance_transform_edt(~brain, sampling=sp) <= reach + 0.5) & tissue
     pad = int(np.ceil(CLOSE_MM / sp.min())) + 1
     closed = ndimage.distance_transform_edt(np.pad(grown, pad) == 0, sampling=sp) <= CLOSE_MM
@@ -87,9 +86,10 @@ def _mask(image: np.ndarray, sp: np.ndarray, cut_mm: float) -> np.ndarray:
     return mask
 
 
-def _separated_core(inside: np.ndarray, sp: np.ndarray, cut_mm: float) -> np.ndarray:
+def _separated_core(inside: np.ndarray, sp: np.ndarray, cut_mm: float) -> tuple[np.ndarray, float]:
     """The brain's core: tissue deeper than a cut that grows (``cut_mm``, +2 mm ... up to 3x) until the head
-    splits into a brain-sized part and the rest, the brain-like part of that split (or of the first cut)."""
+    splits into a brain-sized part and the rest, the brain-like part of that split (or of the first cut), and the
+    cut it was taken at (the core is grown back by as much)."""
     first = None
     for cut in np.arange(cut_mm, 3 * cut_mm + 0.1, 2.0):
         labels, n = ndimage.label(inside > cut)
@@ -99,19 +99,7 @@ def _separated_core(inside: np.ndarray, sp: np.ndarray, cut_mm: float) -> np.nda
         pick = _pick_brain(labels, n, sp)
         core = labels == pick if pick else np.zeros(labels.shape, bool)
         if first is None:
-            first = (core, cut)
+            first = (core, float(cut))
         if len(big) >= 2 and pick:
-            return _with_cut(core, cut)
-    return _with_cut(*first) if first is not None else np.zeros(inside.shape, bool)
-
-
-class _Core(np.ndarray):
-    """A core mask that remembers the cut it was taken at (grown back by as much)."""
-
-    cut: float
-
-
-def _with_cut(core: np.ndarray, cut: float) -> np.ndarray:
-    out = core.view(_Core)
-    out.cut = float(cut)
-    return out
+            return core, float(cut)
+    return first if first is not None else (np.zeros(inside.shape, bool), float(cut_mm))

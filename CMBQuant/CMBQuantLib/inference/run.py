@@ -138,7 +138,7 @@ def predict_volume(predictor, image: np.ndarray, spacing_kji, crop_to_head: bool
 
 def process_case(predictor, model_record: dict, input_path: str | Path, out_root: str | Path,
                  options: RunOptions, ctx: Any = None, stage: StageFn | None = None,
-                 case_id: str | None = None) -> CaseResult:
+                 case_id: str | None = None, cmb_filter: Any = None) -> CaseResult:
     """Run one case into a case folder (the same folder ``cmbquant batch`` writes, via ``batch.process_case``)."""
     from ..batch import BatchInput
     from ..batch import process_case as write_case
@@ -148,7 +148,9 @@ def process_case(predictor, model_record: dict, input_path: str | Path, out_root
     t0 = time.perf_counter()
     input_path = Path(input_path)
     cid = case_id or case_id_from_path(input_path)
-    segmenter = NNUNetSegmenter(predictor, model_record, options.crop_to_head, cmb_filter=load_run_filter(options, model_record))
+    if cmb_filter is None:  # a batch (the worker) loads it once with the model and passes it in
+        cmb_filter = load_run_filter(options, model_record)
+    segmenter = NNUNetSegmenter(predictor, model_record, options.crop_to_head, cmb_filter=cmb_filter)
     segmenter.stage = stage
     limits = CandidateLimits(threshold=options.threshold, min_confidence=options.min_confidence)
     folder = write_case(BatchInput(cid, input_path), out_root, segmenter, regions=region_assigner_for(options, cid),

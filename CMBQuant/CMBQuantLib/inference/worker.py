@@ -32,13 +32,14 @@ def run_job(inputs: list[Path], out: Path, options, writer) -> dict[str, Any]:
     """Load the model once, run every case, never stop the batch for one bad case. Returns the result dict."""
     from ..volumes import VolumeInputError
     from .model_store import ModelError
-    from .run import CaseResult, load_predictor, process_case
+    from .run import CaseResult, load_predictor, load_run_filter, process_case
 
     writer.n_cases = max(1, len(inputs))
     result: dict[str, Any] = {"ok": False, "cases": [], "model": None, "options": _jsonable(asdict(options))}
     writer.emit("load_model", 0.0, "loading model")
     try:
         predictor, model = load_predictor(options)
+        cmb_filter = load_run_filter(options, model)  # once per job, like the model (a broken filter fails here)
     except (ModelError, ValueError, OSError) as exc:
         writer.error(str(exc))
         result["error"] = str(exc)
@@ -56,7 +57,7 @@ def run_job(inputs: list[Path], out: Path, options, writer) -> dict[str, Any]:
             writer.case_progress(_i, frac, s, msg, _c)
 
         try:
-            res = process_case(predictor, model, path, out, options, stage=stage)
+            res = process_case(predictor, model, path, out, options, stage=stage, cmb_filter=cmb_filter)
         except (VolumeInputError, ModelError, OSError, ValueError) as exc:
             ok = False
             writer.error(str(exc), case)

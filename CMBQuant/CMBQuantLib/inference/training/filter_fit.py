@@ -108,7 +108,7 @@ def screen_sensitivity(cases: list[dict[str, np.ndarray]]) -> Scores:
     return score(cases, [np.ones(len(c["y"])) for c in cases], 0.5)
 
 
-def fit_lightgbm(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, rounds: int = 400):
+def fit_lightgbm(X: np.ndarray, y: np.ndarray, rounds: int = 400):
     """A fixed number of rounds: validation log-loss (early stopping) stopped at 2 trees, because the rows of the
     validation anatomy are calibrated differently, while its lesion-wise F1 kept improving to 300+ rounds."""
     import lightgbm

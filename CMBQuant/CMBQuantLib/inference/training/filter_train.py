@@ -99,7 +99,7 @@ def stage_fit(jobs: list[PhantomJob], work: Path, model_folder: Path | None, nam
     Xv, yv = stack(rows["val"])
     print(f"[fit] train rows {len(y)} ({int(y.sum())} CMB), val rows {len(yv)} ({int(yv.sum())} CMB)", flush=True)
     t0 = time.perf_counter()
-    booster = fit_lightgbm(X, y, Xv, yv)
+    booster = fit_lightgbm(X, y)
     lgb_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     logistic = fit_logistic(X, y)
