@@ -5,8 +5,12 @@ import os
 
 import qt
 import slicer
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
 
 NNUNET_REQUIREMENTS = "nnunetv2==2.8.1 connected-components-3d"
 
@@ -28,7 +32,7 @@ class CMBQuantLogic(ScriptedLoadableModuleLogic):
     """Slicer's scene and logics as a CMBQuantLib SceneContext."""
 
     def context(self):
-        from CMBQuantLib.scene import slicer_context
+        from CMBQuantLib.core.scene import slicer_context
 
         return slicer_context()
 
@@ -93,12 +97,12 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
         u.exportCaseButton.clicked.connect(self.onExportCase)
         u.exportNNUNetButton.clicked.connect(self.onExportNNUNet)
         u.cancelButton.enabled = False
-        from CMBQuantLib.review import REASONS
+        from CMBQuantLib.review.session import REASONS
 
         u.reasonComboBox.addItems(list(REASONS))
 
     def _bindKeys(self):
-        from CMBQuantLib.keymap import DEFAULT_KEYMAP, REJECT_REASON_KEYS
+        from CMBQuantLib.review.keymap import DEFAULT_KEYMAP, REJECT_REASON_KEYS
 
         actions = {"next": lambda b: self._show(self.session.next()),
                    "previous": lambda b: self._show(self.session.previous()),
@@ -128,7 +132,7 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
 
     # -- models and inference -----------------------------------------------------------------------------------
     def _refreshModels(self):
-        from CMBQuantLib.inference.model_store import DEMO_MODEL_NAME, list_models
+        from CMBQuantLib.detection.nnunet.model_store import DEMO_MODEL_NAME, list_models
 
         self.ui.modelComboBox.clear()
         self.ui.modelComboBox.addItem("CMBQuant demo model (synthetic, not clinical)", "")
@@ -138,7 +142,7 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
                 self.ui.modelComboBox.addItem(label, info.name)
 
     def onImportModel(self):
-        from CMBQuantLib.inference.model_store import import_model
+        from CMBQuantLib.detection.nnunet.model_store import import_model
 
         path = qt.QFileDialog.getOpenFileName(None, "nnU-Net v2 model (.zip)", "", "Zip (*.zip)") \
             or qt.QFileDialog.getExistingDirectory(None, "nnU-Net v2 results folder")
@@ -148,7 +152,7 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
                 self._refreshModels()
 
     def onDeleteModel(self):
-        from CMBQuantLib.inference.model_store import delete_model
+        from CMBQuantLib.detection.nnunet.model_store import delete_model
 
         name = self.ui.modelComboBox.currentData
         if name and slicer.util.confirmYesNoDisplay(f"Delete model '{name}' from the cache?"):
@@ -156,8 +160,8 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
             self._refreshModels()
 
     def onApply(self):
-        from CMBQuantLib.inference.run import RunOptions
-        from CMBQuantLib.inference.worker import InferenceClient
+        from CMBQuantLib.pipeline.run_options import RunOptions
+        from CMBQuantLib.pipeline.worker import InferenceClient
 
         volume = self.ui.inputVolumeSelector.currentNode()
         if volume is None:
@@ -217,7 +221,7 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
 
     # -- review ------------------------------------------------------------------------------------------------
     def onOpenCase(self, folder):
-        from CMBQuantLib.review import ReviewSession
+        from CMBQuantLib.review.session import ReviewSession
 
         reviewer = self.ui.reviewerLineEdit.text.strip()
         if not folder or not os.path.isdir(folder):
@@ -243,7 +247,7 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
 
     def onShowFiltered(self, checked):
         """List (or hide) the CMB filter's rejections; hiding the one on screen moves on to an undecided CMB."""
-        from CMBQuantLib.review_filter import set_show_filtered
+        from CMBQuantLib.review.filtered import set_show_filtered
 
         if self.session is not None:
             self._show(set_show_filtered(self.session, bool(checked)))
@@ -270,7 +274,7 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
             self._jump()
 
     def _jump(self):
-        from CMBQuantLib.navigation import jump_to_cmb
+        from CMBQuantLib.review.navigation import jump_to_cmb
 
         if self.session and self.session.current is not None:
             jump_to_cmb(self.logic.context(), self.session.current, fov_mm=self.ui.fovSpinBox.value)
@@ -279,7 +283,7 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
         table = self.ui.cmbTable
         if self.session is None:
             return
-        from CMBQuantLib.review_filter import visible_records
+        from CMBQuantLib.review.filtered import visible_records
 
         records = visible_records(self.session.records(), self.ui.showFilteredCheckBox.checked,
                                   self.ui.hideRejectedCheckBox.checked)
@@ -304,9 +308,10 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
 
     # -- regions and export ------------------------------------------------------------------------------------
     def onRegions(self):
-        from CMBQuantLib.export import case_counts
-        from CMBQuantLib.regions import apply_region_map, assign_regions, region_map_from_labels
-        from CMBQuantLib.volumes import geometry_of_node
+        from CMBQuantLib.core.counts import case_counts
+        from CMBQuantLib.core.geometry import geometry_of_node
+        from CMBQuantLib.regions.assign import apply_region_map, assign_regions
+        from CMBQuantLib.regions.parcellation import region_map_from_labels
 
         if self.session is None:
             return
@@ -326,7 +331,7 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
             self._refreshTable()
 
     def onExportCase(self):
-        from CMBQuantLib.export import export_case
+        from CMBQuantLib.export.case_export import export_case
 
         if self.session is None:
             return
@@ -335,7 +340,8 @@ class CMBQuantWidget(ScriptedLoadableModuleWidget):
             slicer.util.infoDisplay(f"Exported to {out}")
 
     def onExportNNUNet(self):
-        from CMBQuantLib.export import case_folders, export_nnunet
+        from CMBQuantLib.export.cohort import case_folders
+        from CMBQuantLib.export.nnunet_dataset import export_nnunet
 
         root = qt.QFileDialog.getExistingDirectory(None, "Folder of reviewed case folders")
         if root:
@@ -353,11 +359,11 @@ class CMBQuantTest(ScriptedLoadableModuleTest):
         self.test_review_decision_is_persisted()
 
     def test_phantom_to_segments_in_slicer_scene(self):
-        from CMBQuantLib.candidates import find_candidates
-        from CMBQuantLib.phantom import PhantomConfig, builtin_phantom
-        from CMBQuantLib.scene import slicer_context
-        from CMBQuantLib.segments import create_cmb_segmentation, read_records
-        from CMBQuantLib.volumes import volume_node_from_array
+        from CMBQuantLib.core.scene import slicer_context
+        from CMBQuantLib.core.segments import create_cmb_segmentation, read_records
+        from CMBQuantLib.detection.candidates import find_candidates
+        from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
+        from CMBQuantLib.volumes.images import volume_node_from_array
 
         ctx = slicer_context()
         ph = builtin_phantom(seed=3, config=PhantomConfig(n_cmbs=5))
@@ -371,11 +377,11 @@ class CMBQuantTest(ScriptedLoadableModuleTest):
         import tempfile
         from pathlib import Path
 
-        from CMBQuantLib.batch import BatchInput, process_case
-        from CMBQuantLib.phantom import PhantomConfig, builtin_phantom
-        from CMBQuantLib.review import ReviewSession, effective_records
-        from CMBQuantLib.scene import slicer_context
-        from CMBQuantLib.volumes import write_image
+        from CMBQuantLib.core.scene import slicer_context
+        from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
+        from CMBQuantLib.pipeline.process_case import BatchInput, process_case
+        from CMBQuantLib.review.session import ReviewSession, effective_records
+        from CMBQuantLib.volumes.images import write_image
 
         ph = builtin_phantom(seed=5, config=PhantomConfig(n_cmbs=4))
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import slicer
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
 
 STATS_REQUIREMENTS = "statsmodels>=0.14 openpyxl>=3.1 matplotlib>=3.7"
 
@@ -89,7 +93,7 @@ class CMBQuantStatsWidget(ScriptedLoadableModuleWidget):
             self.ui.statusLabel.text = f"Report: {paths['html']}"
 
     def onEvaluate(self):
-        from CMBQuantStatsLib.evaluate import evaluate_folders
+        from CMBQuantLib.detection.validation.evaluate import evaluate_folders
         from CMBQuantStatsLib.nodes import dataframe_to_table_node
 
         u = self.ui

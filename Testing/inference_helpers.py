@@ -9,7 +9,7 @@ def write_fake_model(root: Path, channels: int = 1, labels: dict | None = None, 
                      checkpoint_name: str = "checkpoint_final.pth", plans: bool = True, dataset: bool = True,
                      configuration: str = "3d_fullres") -> Path:
     """A model folder for validation tests (checkpoint bytes are not a real network)."""
-    from CMBQuantLib.inference.training.plans import small_plans
+    from CMBQuantLib.training.plans import small_plans
 
     folder = root / "Dataset777_Fake" / f"nnUNetTrainer__nnUNetPlans__{configuration}"
     folder.mkdir(parents=True)

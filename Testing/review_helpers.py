@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from CMBQuantLib.batch import BatchInput, process_case
-from CMBQuantLib.volumes import Geometry, write_image
+
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.pipeline.process_case import BatchInput, process_case
+from CMBQuantLib.volumes.images import write_image
 
 
 @functools.lru_cache(maxsize=1)
 def phantom():
-    from CMBQuantLib.phantom import PhantomConfig, builtin_phantom
+    from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
 
     return builtin_phantom(0, PhantomConfig(n_cmbs=9))
 

@@ -7,20 +7,6 @@ import os
 
 import numpy as np
 import pytest
-from CMBQuantLib.batch import (
-    BatchInput,
-    discover_inputs,
-    incomplete_cases,
-    merge,
-    parse_shard,
-    run_batch,
-    shard,
-)
-from CMBQuantLib.case import CaseFolderError, read_case_json, write_case_json
-from CMBQuantLib.export import COHORT_COLUMNS
-from CMBQuantLib.review import ReviewSession
-from CMBQuantLib.subcommands import SUBCOMMANDS
-from CMBQuantLib.volumes import write_image
 from review_helpers import (
     SMALL_GEOMETRY,
     DarkThresholdSegmenter,
@@ -29,6 +15,14 @@ from review_helpers import (
     small_swi,
     write_small_cases,
 )
+
+from CMBQuantLib.commands.subcommands import SUBCOMMANDS
+from CMBQuantLib.core.case_folder import CaseFolderError, read_case_json, write_case_json
+from CMBQuantLib.export.cohort import COHORT_COLUMNS
+from CMBQuantLib.pipeline.batch import discover_inputs, incomplete_cases, merge, parse_shard, run_batch, shard
+from CMBQuantLib.pipeline.process_case import BatchInput
+from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.volumes.images import write_image
 
 NAMES = ["s01.nii.gz", "s02.nii.gz", "s03.nrrd", "s04.nii.gz", "s05.nii.gz"]
 

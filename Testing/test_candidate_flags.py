@@ -3,9 +3,16 @@ intracranial mask). Flags never drop a candidate."""
 import numpy as np
 import pytest
 
-from CMBQuantLib.candidates import (FLAG_LOW_CONF, FLAG_OUTSIDE_BRAIN, FLAG_TOO_BIG, FLAG_TUBULAR, CandidateLimits,
-                                    apply_limits, brain_mask, find_candidates, otsu_threshold, unflagged)
-from CMBQuantLib.volumes import Geometry
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.core.records import FLAG_LOW_CONF, FLAG_OUTSIDE_BRAIN, FLAG_TOO_BIG, FLAG_TUBULAR
+from CMBQuantLib.detection.candidates import (
+    CandidateLimits,
+    apply_limits,
+    brain_mask,
+    find_candidates,
+    otsu_threshold,
+    unflagged,
+)
 
 
 def _ball(shape, centre, radius_vox):

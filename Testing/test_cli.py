@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from CMBQuantLib.candidates import read_records_csv
-from CMBQuantLib.cli import SUBCOMMANDS, main
-from CMBQuantLib.phantom import read_cmb_table
-from CMBQuantLib.scene import headless_context
-from CMBQuantLib.segments import load_segmentation, read_records
+from CMBQuantLib.commands.cli import SUBCOMMANDS, main
+from CMBQuantLib.core.records import read_records_csv
+from CMBQuantLib.core.scene import headless_context
+from CMBQuantLib.core.segments import load_segmentation, read_records
+from CMBQuantLib.phantoms.phantom import read_cmb_table
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -70,7 +70,7 @@ def test_demo_runs_the_shipped_model_into_a_reviewable_case(tmp_path, capsys):
 
 
 def test_bad_input_is_one_clear_line_and_exit_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "CMBQuantLib.cli", "phantom", "--out", str(tmp_path),
+    proc = subprocess.run([sys.executable, "-m", "CMBQuantLib.commands.cli", "phantom", "--out", str(tmp_path),
                            "--label-map", str(tmp_path / "missing.nii.gz")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "missing.nii.gz" in proc.stderr and "Traceback" not in proc.stderr

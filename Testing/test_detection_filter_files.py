@@ -15,7 +15,7 @@ from CMBQuantLib.detection.cmb_filter import (  # noqa: E402
     save_filter,
 )
 from CMBQuantLib.detection.features import FEATURE_NAMES  # noqa: E402
-from CMBQuantLib.inference.filter_select import select_filter  # noqa: E402
+from CMBQuantLib.detection.nnunet.filter_select import select_filter
 
 
 def _tiny_booster(n_features: int = len(FEATURE_NAMES)):

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("lightgbm")
 pytest.importorskip("nnunetv2")
 
-from CMBQuantLib.inference import model_store  # noqa: E402
+from CMBQuantLib.detection.nnunet import model_store
 
 CARD_RESULTS = model_store.DEMO_MODEL_ZIP.parent / "CMBQuantDemo_heldout.json"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -27,13 +27,12 @@ def _cases() -> list[tuple[str, str]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("split,name", _cases())
 def test_heldout_phantom_reproduces_the_model_card(split, name, tmp_path, monkeypatch):
-    from CMBQuantStatsLib.evaluate import evaluate_folders
-
-    from CMBQuantLib.batch import BatchInput, process_case
-    from CMBQuantLib.inference.segmenter import create_segmenter
-    from CMBQuantLib.inference.training.filter_data import make_jobs, make_phantom
-    from CMBQuantLib.inference.training.filter_train import DEFAULT_PER_MAP
-    from CMBQuantLib.volumes import write_image
+    from CMBQuantLib.detection.validation.evaluate import evaluate_folders
+    from CMBQuantLib.pipeline.process_case import BatchInput, process_case
+    from CMBQuantLib.pipeline.segmenter_factory import create_segmenter
+    from CMBQuantLib.training.filter_data import make_jobs, make_phantom
+    from CMBQuantLib.training.filter_train import DEFAULT_PER_MAP
+    from CMBQuantLib.volumes.images import write_image
 
     job = next(j for j in make_jobs(DEFAULT_PER_MAP) if j.name == name)
     if job.anatomy.startswith("synthseg") and not (SHARED / "data" / "synthseg").is_dir():

@@ -10,15 +10,16 @@ import pytest
 
 lightgbm = pytest.importorskip("lightgbm")
 
-from CMBQuantLib.batch import BatchInput, process_case  # noqa: E402
-from CMBQuantLib.candidates import read_records_csv  # noqa: E402
+from review_helpers import OracleGroundTruthSegmenter, phantom  # noqa: E402
+
+from CMBQuantLib.core.counts import case_counts
+from CMBQuantLib.core.records import read_records_csv
 from CMBQuantLib.detection.cmb_filter import FilterSpec, load_filter, save_filter  # noqa: E402
 from CMBQuantLib.detection.features import feature_matrix  # noqa: E402
 from CMBQuantLib.detection.two_stage import screen  # noqa: E402
-from CMBQuantLib.export import case_counts  # noqa: E402
-from CMBQuantLib.review import ReviewSession  # noqa: E402
-from CMBQuantLib.volumes import write_image  # noqa: E402
-from review_helpers import OracleGroundTruthSegmenter, phantom  # noqa: E402
+from CMBQuantLib.pipeline.process_case import BatchInput, process_case
+from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.volumes.images import write_image
 
 
 class NoModelSegmenter:
@@ -114,7 +115,7 @@ def test_model_without_filter_runs_the_one_stage_path(tmp_path):
 
 
 def test_review_list_hides_filter_rejections_unless_asked(two_stage_case, capsys):
-    from CMBQuantLib.cli import main
+    from CMBQuantLib.commands.cli import main
 
     _, folder = two_stage_case
     assert main(["review", str(folder), "--list", "--json"]) == 0

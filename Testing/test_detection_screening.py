@@ -7,7 +7,7 @@ from scipy import ndimage
 from CMBQuantLib.detection.blobs import grow_blobs, label_map
 from CMBQuantLib.detection.screening import Seed, dog_noise_gain
 from CMBQuantLib.detection.two_stage import screen
-from CMBQuantLib.phantom import PhantomConfig, builtin_phantom
+from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,16 @@ import pytest
 
 pytest.importorskip("lightgbm")
 
+from CMBQuantLib.detection.nnunet import model_store
 from CMBQuantLib.detection.two_stage import detect  # noqa: E402
-from CMBQuantLib.inference import model_store  # noqa: E402
-from CMBQuantLib.phantom import PhantomConfig, builtin_phantom  # noqa: E402
+from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
 
 pytestmark = pytest.mark.skipif(not model_store.DEMO_MODEL_ZIP.is_file(), reason="demo model zip not shipped")
 
 
 @pytest.fixture(scope="module")
 def shipped_filter(tmp_path_factory):
-    from CMBQuantLib.inference.filter_select import select_filter
+    from CMBQuantLib.detection.nnunet.filter_select import select_filter
 
     mp = pytest.MonkeyPatch()
     mp.setenv("CMBQUANT_HOME", str(tmp_path_factory.mktemp("home")))

@@ -5,12 +5,14 @@ import csv
 import json
 
 import numpy as np
-from CMBQuantLib.export import COUNT_COLUMNS, export_case
-from CMBQuantLib.review import ReviewSession
-from CMBQuantLib.scene import headless_context
-from CMBQuantLib.segments import load_segmentation, read_records
-from CMBQuantLib.volumes import read_image
 from review_helpers import fresh_case, phantom
+
+from CMBQuantLib.core.counts import COUNT_COLUMNS
+from CMBQuantLib.core.scene import headless_context
+from CMBQuantLib.core.segments import load_segmentation, read_records
+from CMBQuantLib.export.case_export import export_case
+from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.volumes.images import read_image
 
 
 def test_exported_labels_keep_ids_drop_rejected_and_counts_read_back(tmp_path):

@@ -2,13 +2,9 @@
 counted as unassigned."""
 from __future__ import annotations
 
-from CMBQuantLib.candidates import CMBRecord
-from CMBQuantLib.export import (
-    COHORT_COLUMNS,
-    COUNT_COLUMNS,
-    case_counts,
-    counts_document,
-)
+from CMBQuantLib.core.counts import COUNT_COLUMNS, case_counts, counts_document
+from CMBQuantLib.core.records import CMBRecord
+from CMBQuantLib.export.cohort import COHORT_COLUMNS
 
 
 def rec(i, status, region="", lobe="", reason=""):

@@ -5,10 +5,11 @@ import json
 
 import numpy as np
 import pytest
-from CMBQuantLib.export import export_nnunet
-from CMBQuantLib.review import ReviewSession
-from CMBQuantLib.volumes import read_image
 from review_helpers import fresh_case, phantom
+
+from CMBQuantLib.export.nnunet_dataset import export_nnunet
+from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.volumes.images import read_image
 
 
 def reviewed_case(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("nnunetv2")
 
-from CMBQuantLib.inference import model_store  # noqa: E402
+from CMBQuantLib.detection.nnunet import model_store
 
 pytestmark = pytest.mark.skipif(not model_store.DEMO_MODEL_ZIP.is_file(), reason="demo model zip not shipped")
 
@@ -23,7 +23,8 @@ def home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(home):
-    from CMBQuantLib.inference.run import RunOptions, load_predictor
+    from CMBQuantLib.detection.nnunet.prediction import load_predictor
+    from CMBQuantLib.pipeline.run_options import RunOptions
 
     mp = pytest.MonkeyPatch()
     mp.setenv("CMBQUANT_HOME", str(home))
@@ -35,10 +36,11 @@ def predictor(home):
 
 
 def _run_phantom(tmp_path, predictor, seed, config):
-    from CMBQuantLib.inference.run import RunOptions, process_case
-    from CMBQuantLib.phantom import builtin_phantom
-    from CMBQuantLib.scene import headless_context
-    from CMBQuantLib.segments import load_segmentation
+    from CMBQuantLib.core.scene import headless_context
+    from CMBQuantLib.core.segments import load_segmentation
+    from CMBQuantLib.phantoms.phantom import builtin_phantom
+    from CMBQuantLib.pipeline.run_case import process_case
+    from CMBQuantLib.pipeline.run_options import RunOptions
 
     ph = builtin_phantom(seed, config)
     src = ph.write(tmp_path / "in", f"ph{seed}")["image"]
@@ -63,10 +65,10 @@ def test_demo_model_is_imported_into_the_cache_with_a_checksum(home, predictor):
 
 @pytest.mark.slow
 def test_demo_model_finds_phantom_cmbs_at_their_centres(tmp_path, predictor):
-    from CMBQuantLib.candidates import read_records_csv
-    from CMBQuantLib.phantom import PhantomConfig
-    from CMBQuantLib.segments import read_records
-    from CMBQuantLib.volumes import read_image
+    from CMBQuantLib.core.records import read_records_csv
+    from CMBQuantLib.core.segments import read_records
+    from CMBQuantLib.phantoms.phantom import PhantomConfig
+    from CMBQuantLib.volumes.images import read_image
 
     cfg = PhantomConfig(n_cmbs=5, diameter_mm=(6.0, 9.0), spacing=(0.9, 0.9, 2.0), pallidal_calcification=False)
     ph, src, res, seg_node, ctx, secs = _run_phantom(tmp_path, predictor, 4242, cfg)
@@ -82,7 +84,7 @@ def test_demo_model_finds_phantom_cmbs_at_their_centres(tmp_path, predictor):
     # measured: 5/5 found, centroids within 0.5 voxel, plus ~15 false positives (vessel dots; see MODEL_CARD.md)
     assert len(records) >= found
     # confidences are the probabilities inside each component (prob.nii.gz holds the map they came from)
-    from CMBQuantLib.candidates import CandidateLimits, find_candidates
+    from CMBQuantLib.detection.candidates import CandidateLimits, find_candidates
 
     prob, pgeom = read_image(f"{res.out_dir}/prob.nii.gz")
     again, comp = find_candidates(prob.astype(np.float32), pgeom, None, CandidateLimits())
@@ -100,14 +102,15 @@ def test_demo_model_finds_phantom_cmbs_at_their_centres(tmp_path, predictor):
 
 @pytest.mark.slow
 def test_oblique_anisotropic_input_keeps_its_exact_geometry(tmp_path, predictor):
-    from CMBQuantLib.candidates import CandidateLimits, find_candidates
-    from CMBQuantLib.phantom import PhantomConfig
-    from CMBQuantLib.segments import export_label_array, load_segmentation
-    from CMBQuantLib.volumes import geometry_of_node, load_volume, read_image
+    from CMBQuantLib.core.geometry import geometry_of_node
+    from CMBQuantLib.core.segments import export_label_array, load_segmentation
+    from CMBQuantLib.detection.candidates import CandidateLimits, find_candidates
+    from CMBQuantLib.phantoms.phantom import PhantomConfig
+    from CMBQuantLib.volumes.images import load_volume, read_image
 
     cfg = PhantomConfig(n_cmbs=4, diameter_mm=(5.0, 8.0), spacing=(0.8, 1.0, 2.5), rotation_deg=(15.0, 0.0, 10.0))
     ph, src, res, _, _, _ = _run_phantom(tmp_path, predictor, 77, cfg)
-    from CMBQuantLib.scene import headless_context
+    from CMBQuantLib.core.scene import headless_context
 
     ctx = headless_context()
     vol = load_volume(ctx, src)

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from CMBQuantLib.inference.device import available_devices, choose_device, torch_info  # noqa: E402
+from CMBQuantLib.detection.nnunet.device import available_devices, choose_device, torch_info
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def test_auto_is_cpu_without_gpu_and_silent(no_gpu, caplog):
 
 @pytest.mark.parametrize("requested", ["cuda", "cuda:0", "mps"])
 def test_unavailable_choice_falls_back_with_warning(no_gpu, caplog, requested):
-    with caplog.at_level(logging.WARNING, logger="CMBQuantLib.inference.device"):
+    with caplog.at_level(logging.WARNING, logger="CMBQuantLib.detection.nnunet.device"):
         d = choose_device(requested)
     assert d.name == "cpu" and d.requested == requested
     assert f"Device '{requested}' is not available" in d.warning and "Falling back to 'cpu'" in d.warning

@@ -6,8 +6,8 @@ import zipfile
 import pytest
 from inference_helpers import write_fake_model
 
-from CMBQuantLib.inference import model_store as ms
-from CMBQuantLib.inference.model_store import ModelError, validate_model
+from CMBQuantLib.detection.nnunet import model_store as ms
+from CMBQuantLib.detection.nnunet.model_store import ModelError, validate_model
 
 
 def test_valid_folder_gives_spec_with_all_folds_as_ensemble(tmp_path):

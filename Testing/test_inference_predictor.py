@@ -7,9 +7,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("nnunetv2")
 
-from CMBQuantLib.inference.model_store import ModelError, validate_model  # noqa: E402
-from CMBQuantLib.inference.predictor import CMBPredictor, PredictorOptions, resolve_defaults  # noqa: E402
-from CMBQuantLib.inference.training.export import build_untrained_model  # noqa: E402
+from CMBQuantLib.detection.nnunet.model_store import ModelError, validate_model
+from CMBQuantLib.detection.nnunet.predictor import CMBPredictor, PredictorOptions, resolve_defaults
+from CMBQuantLib.training.export import build_untrained_model
 
 CPU = PredictorOptions(device="cpu")
 

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from CMBQuantLib.inference.progress import ProgressEvent, ProgressWriter, parse_line
+from CMBQuantLib.pipeline.progress import ProgressEvent, ProgressWriter, parse_line
 
 
 def test_progress_lines_round_trip_and_are_monotone():
@@ -52,7 +52,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(os.name == "nt", reason="pid checks use POSIX signals")
 def test_cancel_ends_worker_and_its_children(tmp_path):
-    from CMBQuantLib.inference.worker import InferenceClient
+    from CMBQuantLib.pipeline.worker import InferenceClient
 
     client = InferenceClient([tmp_path / "x.nii.gz"], tmp_path / "out", extra_args=["--test-spawn-child"])
     client.start()
@@ -74,7 +74,7 @@ def test_cancel_ends_worker_and_its_children(tmp_path):
 
 
 def _run_args(argv):
-    from CMBQuantLib.inference.run import add_arguments
+    from CMBQuantLib.commands.run_command import add_arguments
 
     p = argparse.ArgumentParser()
     add_arguments(p)
@@ -82,7 +82,7 @@ def _run_args(argv):
 
 
 def test_cli_missing_input_exits_2_naming_the_file(tmp_path, capsys):
-    from CMBQuantLib.inference.run import run
+    from CMBQuantLib.commands.run_command import run
 
     rc = run(_run_args([str(tmp_path / "missing.nii.gz"), "--out", str(tmp_path / "o")]))
     assert rc == 2
@@ -92,8 +92,9 @@ def test_cli_missing_input_exits_2_naming_the_file(tmp_path, capsys):
 def test_cli_bad_model_exits_2_naming_the_fix(tmp_path, capsys):
     from inference_helpers import write_fake_model
 
-    from CMBQuantLib.inference.run import run
-    from CMBQuantLib.volumes import Geometry, write_image
+    from CMBQuantLib.commands.run_command import run
+    from CMBQuantLib.core.geometry import Geometry
+    from CMBQuantLib.volumes.images import write_image
 
     img = write_image(np.random.default_rng(0).random((8, 8, 8), dtype=np.float32), Geometry(np.eye(4), (8, 8, 8)),
                       tmp_path / "a.nii.gz")
@@ -107,10 +108,11 @@ def test_cli_bad_model_exits_2_naming_the_fix(tmp_path, capsys):
 @pytest.mark.slow
 def test_worker_batch_writes_case_folders_and_loads_model_once(tmp_path):
     pytest.importorskip("nnunetv2")
-    from CMBQuantLib.inference.run import RunOptions
-    from CMBQuantLib.inference.training.export import build_untrained_model
-    from CMBQuantLib.inference.worker import InferenceClient
-    from CMBQuantLib.volumes import Geometry, write_image
+    from CMBQuantLib.core.geometry import Geometry
+    from CMBQuantLib.pipeline.run_options import RunOptions
+    from CMBQuantLib.pipeline.worker import InferenceClient
+    from CMBQuantLib.training.export import build_untrained_model
+    from CMBQuantLib.volumes.images import write_image
 
     model = build_untrained_model(tmp_path / "m", final_bias=(0.0, -10.0))
     rng = np.random.default_rng(1)

@@ -1,13 +1,13 @@
 """Phantoms carry known CMBs; candidates recover every one of them with its centroid, size and flags."""
 import numpy as np
 import pytest
-
-from CMBQuantLib.anatomy import builtin_head
-from CMBQuantLib.candidates import (FLAG_LOW_CONF, FLAG_TOO_BIG, CandidateLimits, find_candidates,
-                                    max_diameter_mm, read_records_csv, write_records_csv)
-from CMBQuantLib.phantom import PhantomConfig, builtin_phantom, load_label_map, read_cmb_table, synthesize
-from CMBQuantLib.volumes import Geometry
 from conftest import SHARED
+
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.core.records import FLAG_LOW_CONF, FLAG_TOO_BIG, read_records_csv, write_records_csv
+from CMBQuantLib.detection.candidates import CandidateLimits, find_candidates, max_diameter_mm
+from CMBQuantLib.phantoms.anatomy import builtin_head
+from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom, load_label_map, read_cmb_table, synthesize
 
 
 @pytest.fixture(scope="module")

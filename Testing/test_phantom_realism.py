@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from CMBQuantLib.anatomy import MARROW, SCALP, SKULL, add_extracerebral_shell, builtin_head, mni_head
-from CMBQuantLib.phantom import PhantomConfig, place_cmbs, synthesize
-from CMBQuantLib.phantom_acquisition import output_geometry
-from CMBQuantLib.phantom_config import brain_mask
-from CMBQuantLib.phantom_random import random_config
-from CMBQuantLib.phantom_vessels import slice_normal_kji, vein_centrelines
+from CMBQuantLib.phantoms.acquisition import output_geometry
+from CMBQuantLib.phantoms.anatomy import MARROW, SCALP, SKULL, add_extracerebral_shell, builtin_head, mni_head
+from CMBQuantLib.phantoms.config import brain_mask
+from CMBQuantLib.phantoms.phantom import PhantomConfig, place_cmbs, synthesize
+from CMBQuantLib.phantoms.randomized import random_config
+from CMBQuantLib.phantoms.vessels import slice_normal_kji, vein_centrelines
 from CMBQuantLib.regions.atlas import aparcaseg_path
-from CMBQuantLib.volumes import read_image
+from CMBQuantLib.volumes.images import read_image
 
 VENTRICLE_LABELS = {4, 43, 31, 63}
 

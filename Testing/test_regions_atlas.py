@@ -4,6 +4,8 @@ import urllib.request
 
 import numpy as np
 import pytest
+from conftest import SHARED
+
 from CMBQuantLib.regions import atlas as atlas_mod
 from CMBQuantLib.regions.atlas import (
     MARS_FILENAME,
@@ -19,7 +21,6 @@ from CMBQuantLib.regions.atlas import (
     mars_atlas_path,
     resolve_source,
 )
-from conftest import SHARED
 
 MARS_SRC = SHARED / "data" / "mars" / MARS_FILENAME
 needs_mars = pytest.mark.skipif(not MARS_SRC.is_file(), reason=f"shared MARS atlas not found at {MARS_SRC}")

@@ -1,11 +1,11 @@
 """Regions written into a reviewed case folder keep every review decision and survive a reopen."""
-import argparse
 
-from CMBQuantLib.cli import main
-from CMBQuantLib.regions.counts import count_keys
-from CMBQuantLib.review import ReviewSession, effective_records
-from CMBQuantLib.volumes import write_image
 from review_helpers import fresh_case, phantom
+
+from CMBQuantLib.commands.cli import main
+from CMBQuantLib.core.counts import count_keys
+from CMBQuantLib.review.session import ReviewSession, effective_records
+from CMBQuantLib.volumes.images import write_image
 
 EXPECTED = {"lobar": "lobar", "juxtacortical": "lobar", "deep": "deep", "infratentorial": "infratentorial"}
 
@@ -18,7 +18,7 @@ def test_regions_from_parcellation_keep_decisions_and_reach_tags_csv_and_counts(
     second = session.current.cmb_id
     session.accept()
     ph = phantom()
-    from CMBQuantLib.anatomy import builtin_head
+    from CMBQuantLib.phantoms.anatomy import builtin_head
 
     labels, geom = builtin_head(0)  # the phantom's own 1 mm anatomy (a parcellation registered to the SWI)
     anat = write_image(labels, geom, tmp_path / "anat.nii.gz")
@@ -47,8 +47,9 @@ def test_regions_from_parcellation_keep_decisions_and_reach_tags_csv_and_counts(
 
 
 def test_session_set_regions_persists_in_tags_and_keeps_status(tmp_path):
-    from CMBQuantLib.anatomy import builtin_head
-    from CMBQuantLib.regions import apply_region_map, region_map_from_labels
+    from CMBQuantLib.phantoms.anatomy import builtin_head
+    from CMBQuantLib.regions.assign import apply_region_map
+    from CMBQuantLib.regions.parcellation import region_map_from_labels
 
     case = fresh_case(tmp_path)
     session = ReviewSession.open(case, "bo")

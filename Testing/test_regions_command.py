@@ -3,9 +3,11 @@ import argparse
 import json
 
 import numpy as np
-from CMBQuantLib.candidates import CMBRecord, read_records_csv, write_records_csv
-from CMBQuantLib.regions.command import add_arguments, run
-from CMBQuantLib.volumes import Geometry, write_image
+
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.core.records import CMBRecord, read_records_csv, write_records_csv
+from CMBQuantLib.pipeline.region_update import add_arguments, run
+from CMBQuantLib.volumes.images import write_image
 
 
 def _parser():

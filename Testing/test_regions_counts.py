@@ -3,14 +3,10 @@ import json
 import re
 
 import pytest
-from CMBQuantLib.candidates import CMBRecord
-from CMBQuantLib.regions.counts import (
-    count_case,
-    count_columns,
-    counts_document,
-    write_counts_json,
-)
 from conftest import ROOT
+
+from CMBQuantLib.core.counts import count_case, count_columns, counts_document, write_counts
+from CMBQuantLib.core.records import CMBRecord
 
 
 def _rec(i, status, region, lobe="", side="L"):
@@ -58,6 +54,6 @@ def test_unknown_status_is_an_error():
 
 
 def test_counts_json(tmp_path):
-    p = write_counts_json([_rec(1, "definite", "deep", "thalamus")], tmp_path / "counts.json")
+    p, _ = write_counts(tmp_path, [_rec(1, "definite", "deep", "thalamus")], "c1")
     doc = json.loads(p.read_text())
     assert doc["counts"]["deep_definite"] == 1 and doc["region_source"] == "test" and doc["n_cmbs"] == 1

@@ -1,5 +1,6 @@
 """The label -> MARS table: specific labels, the documented choices, user override and malformed tables."""
 import pytest
+
 from CMBQuantLib.regions.mapping import CODES, MappingError, load_mapping, lookup_label
 
 

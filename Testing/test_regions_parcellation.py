@@ -1,14 +1,13 @@
 """Path 1: region map from a label map (WM rules, snapping, unassigned, resampling) and accuracy on SynthSeg phantoms."""
 import numpy as np
 import pytest
-from CMBQuantLib.anatomy import builtin_head
-from CMBQuantLib.candidates import CMBRecord
-from CMBQuantLib.phantom import (
-    PARENCHYMA_EXCLUDED,
-    PhantomConfig,
-    place_cmbs,
-    load_label_map,
-)
+from conftest import SHARED
+from scipy import ndimage
+
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.core.records import CMBRecord
+from CMBQuantLib.phantoms.anatomy import builtin_head
+from CMBQuantLib.phantoms.phantom import PARENCHYMA_EXCLUDED, PhantomConfig, load_label_map, place_cmbs
 from CMBQuantLib.regions.assign import apply_region_map, assign_regions
 from CMBQuantLib.regions.mapping import CODE_OF
 from CMBQuantLib.regions.parcellation import (
@@ -18,9 +17,7 @@ from CMBQuantLib.regions.parcellation import (
     region_map_from_labels,
     resample_nearest,
 )
-from CMBQuantLib.volumes import Geometry, write_image
-from conftest import SHARED
-from scipy import ndimage
+from CMBQuantLib.volumes.images import write_image
 
 SYNTHSEG = SHARED / "data" / "synthseg"
 needs_synthseg = pytest.mark.skipif(not (SYNTHSEG / "training_seg_01.nii.gz").is_file(),

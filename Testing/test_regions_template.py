@@ -1,8 +1,11 @@
 """Path 2: SWI -> ICBM152 registration (points mapped, failure detected) and region accuracy in the MARS atlas."""
 import numpy as np
 import pytest
-from CMBQuantLib.candidates import CMBRecord
-from CMBQuantLib.phantom import PhantomConfig, load_label_map, synthesize
+from conftest import SHARED
+
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.core.records import CMBRecord
+from CMBQuantLib.phantoms.phantom import PhantomConfig, load_label_map, synthesize
 from CMBQuantLib.regions.assign import assign_in_template, assign_regions
 from CMBQuantLib.regions.atlas import MARS_FILENAME, aparcaseg_path, load_aparcaseg_atlas, load_mars_atlas
 from CMBQuantLib.regions.template import (
@@ -12,8 +15,6 @@ from CMBQuantLib.regions.template import (
     check_registration,
     register_to_template,
 )
-from CMBQuantLib.volumes import Geometry
-from conftest import SHARED
 
 SYNTHSEG = SHARED / "data" / "synthseg"
 MARS = SHARED / "data" / "mars" / MARS_FILENAME

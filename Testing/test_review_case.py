@@ -5,17 +5,18 @@ import json
 
 import numpy as np
 import pytest
-from CMBQuantLib.case import (
+from review_helpers import SMALL_GEOMETRY, fresh_case, phantom
+
+from CMBQuantLib.core.atomic import sha256_file
+from CMBQuantLib.core.case_folder import (
     SCHEMA_VERSION,
     CaseFolderError,
     new_case_info,
-    open_case,
     read_case_json,
     read_cmbs_csv,
-    sha256_file,
     write_case_json,
 )
-from review_helpers import SMALL_GEOMETRY, fresh_case, phantom
+from CMBQuantLib.volumes.case_open import open_case
 
 
 def test_case_json_round_trips_geometry_model_and_input_hash(tmp_path):

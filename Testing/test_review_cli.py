@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from CMBQuantLib.review import effective_records
-from CMBQuantLib.subcommands import SUBCOMMANDS
 from review_helpers import fresh_case
+
+from CMBQuantLib.commands.subcommands import SUBCOMMANDS
+from CMBQuantLib.review.session import effective_records
 
 
 def run(argv):

@@ -9,21 +9,22 @@ import shutil
 from pathlib import Path
 
 import pytest
-from CMBQuantLib.case import SEG_FILE, open_case, write_cmbs_csv
-from CMBQuantLib.candidates import CMBRecord, read_records_csv
-from CMBQuantLib.export import case_folders, write_cohort, write_counts
-from CMBQuantLib.review import ReviewSession, effective_records, queue_order
-from CMBQuantLib.review_filter import (
-    FILTER_REASON,
-    PIPELINE_DECIDER,
+from review_helpers import fresh_case
+
+from CMBQuantLib.core.case_folder import SEG_FILE, write_cmbs_csv
+from CMBQuantLib.core.counts import write_counts
+from CMBQuantLib.core.records import FILTER_REASON, PIPELINE_DECIDER, CMBRecord, read_records_csv
+from CMBQuantLib.core.scene import headless_context
+from CMBQuantLib.core.segments import load_segmentation, read_records, save_segmentation, update_record
+from CMBQuantLib.export.cohort import case_folders, write_cohort
+from CMBQuantLib.review.filtered import (
     is_filtered,
     n_filtered,
     set_show_filtered,
     visible_records,
 )
-from CMBQuantLib.scene import headless_context
-from CMBQuantLib.segments import load_segmentation, read_records, save_segmentation, update_record
-from review_helpers import fresh_case
+from CMBQuantLib.review.session import ReviewSession, effective_records, queue_order
+from CMBQuantLib.volumes.case_open import open_case
 
 # segmenter confidence (the oracle's) and the CMB filter's p_cmb, deliberately in different orders
 CONF = ((1, 0.55), (2, 0.95), (3, 0.7), (4, 0.8), (5, 0.6), (6, 0.9), (7, 0.75), (8, 0.65), (9, 0.85))

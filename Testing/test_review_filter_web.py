@@ -7,10 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
-from CMBQuantLib.keymap import DEFAULT_KEYMAP, SLICER_VIEW_KEYS, KeyBinding, binding_for, check_keymap, normalise
-from CMBQuantLib.web.keys import KeyDispatcher, browser_keys
 from test_review_filter_session import FILTERED, P_CMB, make_filtered_case
 from web_harness import CHROMIUM, browser_page, frame_number, open_page, review_server, wait_frame_after
+
+from CMBQuantLib.review.keymap import (
+    DEFAULT_KEYMAP,
+    SLICER_VIEW_KEYS,
+    KeyBinding,
+    binding_for,
+    check_keymap,
+    normalise,
+)
+from CMBQuantLib.web.keys import KeyDispatcher, browser_keys
 
 
 def test_h_toggles_the_filter_rejections_and_is_forwarded():

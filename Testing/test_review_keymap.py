@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from CMBQuantLib.candidates import STATUSES
-from CMBQuantLib.keymap import (
+
+from CMBQuantLib.core.records import STATUSES
+from CMBQuantLib.review.keymap import (
     DEFAULT_KEYMAP,
     REJECT_REASON_KEYS,
     KeyBinding,
@@ -14,7 +15,7 @@ from CMBQuantLib.keymap import (
     keymap_json,
     web_key,
 )
-from CMBQuantLib.review import REASONS
+from CMBQuantLib.review.session import REASONS
 
 
 def test_default_keys_cover_every_review_action_once():

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from CMBQuantLib.candidates import CMBRecord
-from CMBQuantLib.navigation import jump_to_cmb, slice_nodes
-from CMBQuantLib.scene import add_slice_nodes, headless_context
+
+from CMBQuantLib.core.records import CMBRecord
+from CMBQuantLib.core.scene import add_slice_nodes, headless_context
+from CMBQuantLib.review.navigation import jump_to_cmb, slice_nodes
 
 
 def slice_to_ras(node) -> np.ndarray:

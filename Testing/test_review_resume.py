@@ -10,17 +10,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from CMBQuantLib.candidates import read_records_csv
-from CMBQuantLib.case import CaseFolderError
-from CMBQuantLib.review import ReviewLogWarning, ReviewSession, effective_records
 from review_helpers import fresh_case
+
+from CMBQuantLib.core.case_folder import CaseFolderError
+from CMBQuantLib.core.records import read_records_csv
+from CMBQuantLib.review.session import ReviewLogWarning, ReviewSession, effective_records
 
 LIB = str(Path(__file__).resolve().parents[1] / "CMBQuant")
 
 CHILD = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {lib!r})
-    from CMBQuantLib.review import ReviewSession
+    from CMBQuantLib.review.session import ReviewSession
     s = ReviewSession.open({case!r}, "carol")
     s.accept()
     s.reject("iron")

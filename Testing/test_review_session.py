@@ -5,11 +5,12 @@ import json
 
 import numpy as np
 import pytest
-from CMBQuantLib.candidates import FLAG_ADDED, read_records_csv
-from CMBQuantLib.review import ReviewSession, effective_records
-from CMBQuantLib.scene import headless_context
-from CMBQuantLib.segments import export_label_array, load_segmentation, read_records
 from review_helpers import fresh_case, phantom
+
+from CMBQuantLib.core.records import FLAG_ADDED, read_records_csv
+from CMBQuantLib.core.scene import headless_context
+from CMBQuantLib.core.segments import export_label_array, load_segmentation, read_records
+from CMBQuantLib.review.session import ReviewSession, effective_records
 
 CONF = ((1, 0.55), (2, 0.95), (3, 0.7), (4, 0.8), (5, 0.6), (6, 0.9), (7, 0.75), (8, 0.65), (9, 0.85))
 

@@ -2,12 +2,22 @@
 import numpy as np
 import pytest
 
-from CMBQuantLib.candidates import find_candidates
-from CMBQuantLib.scene import headless_context
-from CMBQuantLib.segments import (STATUS_COLOURS, TAG_PREFIX, add_cmb_segment, create_cmb_segmentation,
-                                  export_label_array, load_segmentation, read_records, remove_cmb_segment,
-                                  save_segmentation, update_record)
-from CMBQuantLib.volumes import Geometry, geometry_of_node, volume_node_from_array
+from CMBQuantLib.core.geometry import Geometry, geometry_of_node
+from CMBQuantLib.core.scene import headless_context
+from CMBQuantLib.core.segments import (
+    STATUS_COLOURS,
+    TAG_PREFIX,
+    add_cmb_segment,
+    create_cmb_segmentation,
+    export_label_array,
+    load_segmentation,
+    read_records,
+    remove_cmb_segment,
+    save_segmentation,
+    update_record,
+)
+from CMBQuantLib.detection.candidates import find_candidates
+from CMBQuantLib.volumes.images import volume_node_from_array
 
 
 @pytest.fixture()
@@ -84,7 +94,7 @@ def test_added_segment_gets_its_own_id(case):
     ctx, volume, seg, records, labels = case
     mask = np.zeros(labels.shape, bool)
     mask[2, 35:37, 45:47] = True
-    from CMBQuantLib.candidates import CMBRecord
+    from CMBQuantLib.core.records import CMBRecord
 
     add_cmb_segment(seg, mask, volume, CMBRecord(cmb_id=4, status="definite", flags=["added_by_reader"]))
     out = export_label_array(ctx, seg, volume)

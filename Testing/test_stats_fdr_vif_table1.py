@@ -5,11 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.outliers_influence import variance_inflation_factor
+
 from CMBQuantStatsLib.models import AnalysisOptions, add_fdr, bh_fdr, model_summary, run_analysis, table1, vif
 from CMBQuantStatsLib.simulate import simulate_cohort
 from CMBQuantStatsLib.tables import pool_tables
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,12 @@ import numpy as np
 import patsy
 import pytest
 import statsmodels.formula.api as smf
+from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
+from statsmodels.miscmodels.ordinal_model import OrderedModel
+
 from CMBQuantStatsLib.models import ZINB_INFLATE_START, AnalysisOptions, ModelSpec, fit_model, run_analysis, seed_specs
 from CMBQuantStatsLib.simulate import simulate_cohort
 from CMBQuantStatsLib.tables import pool_tables
-from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
-from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 TOL = 1e-8
 COVS = "age + sex + hypertension + diabetes + hyperlipidemia + bmi + wmh_burden"

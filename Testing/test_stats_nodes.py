@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("slicer")
-from CMBQuantLib.scene import headless_context
+from CMBQuantLib.core.scene import headless_context
 from CMBQuantStatsLib.models import AnalysisOptions, run_analysis
 from CMBQuantStatsLib.nodes import dataframe_to_table_node, forest_plot_chart, scatter_chart, table_node_to_dataframe
 from CMBQuantStatsLib.simulate import simulate_cohort

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from CMBQuantStatsLib.cli import main, parse_model
 from CMBQuantStatsLib.models import AnalysisOptions, run_analysis
 from CMBQuantStatsLib.report import ReportSection, build_report, family_table, write_outputs

@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from CMBQuantStatsLib.models import AnalysisOptions, ModelSpec, fit_model, run_analysis
 from CMBQuantStatsLib.simulate import SimEffects, simulate_cohort
 from CMBQuantStatsLib.tables import ColumnRoles, pool_tables

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from CMBQuantStatsLib.simulate import simulate_cohort, write_simulated
 from CMBQuantStatsLib.tables import ColumnRoles, StatsInputError, complete_cases, pool_tables, read_table
 

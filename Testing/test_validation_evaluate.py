@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from CMBQuantStatsLib import evaluate as E
+from CMBQuantLib.detection.validation import evaluate as E
 
 SHAPE_ZYX = (10, 20, 20)
 SPACING = (0.5, 0.5, 2.0)  # x, y, z
@@ -202,7 +202,7 @@ def _write_slicer_seg(path, label_zyx, overlapping_extra=None):
     from vtkmodules.util import numpy_support
     from vtkmodules.vtkCommonDataModel import vtkImageData
 
-    from CMBQuantLib.scene import headless_context
+    from CMBQuantLib.core.scene import headless_context
 
     ctx = headless_context()
 
@@ -324,11 +324,12 @@ def test_multichannel_float_prediction_is_refused_not_guessed(tmp_path):
 def test_rejected_segments_of_a_reviewed_cmbquant_case_are_not_predictions(tmp_path):
     """A reviewed case's cmbs.seg.nrrd: the candidate the reader rejected is no longer a false positive."""
     pytest.importorskip("slicer")
-    from CMBQuantLib.candidates import find_candidates
-    from CMBQuantLib.scene import headless_context
-    from CMBQuantLib.segments import create_cmb_segmentation, read_records, save_segmentation, update_record
-    from CMBQuantLib.volumes import Geometry, volume_node_from_array, write_image
-    from CMBQuantStatsLib.evaluate import load_pair
+    from CMBQuantLib.core.geometry import Geometry
+    from CMBQuantLib.core.scene import headless_context
+    from CMBQuantLib.core.segments import create_cmb_segmentation, read_records, save_segmentation, update_record
+    from CMBQuantLib.detection.candidates import find_candidates
+    from CMBQuantLib.detection.validation.evaluate import load_pair
+    from CMBQuantLib.volumes.images import volume_node_from_array, write_image
 
     geom = Geometry(np.diag([1.0, 1.0, 1.0, 1.0]), (20, 30, 30))
     ref = np.zeros(geom.shape, np.uint8)
@@ -351,7 +352,8 @@ def test_rejected_segments_of_a_reviewed_cmbquant_case_are_not_predictions(tmp_p
 
 def test_sizes_table_bins_reference_cmbs_and_false_positives_by_diameter():
     import pandas as pd
-    from CMBQuantStatsLib.lesion_sizes import size_table
+
+    from CMBQuantLib.detection.validation.lesion_sizes import size_table
 
     vol = lambda d: 3.14159265 / 6 * d ** 3  # noqa: E731
     lesions = pd.DataFrame([

@@ -1,10 +1,10 @@
-"""Per-case metrics of CMBQuantStatsLib.validation on hand-built volumes (expected values worked out by hand)."""
+"""Per-case metrics of CMBQuantLib.detection.validation.metrics on hand-built volumes (expected values worked out by hand)."""
 import math
 
 import numpy as np
 import pytest
 
-from CMBQuantStatsLib import validation as V
+from CMBQuantLib.detection.validation import metrics as V
 
 SHAPE = (20, 20, 20)
 

@@ -1,10 +1,10 @@
-"""Cohort statistics of CMBQuantStatsLib.validation against hand-computed and published values."""
+"""Cohort statistics of CMBQuantLib.detection.validation.metrics against hand-computed and published values."""
 import math
 
 import numpy as np
 import pytest
 
-from CMBQuantStatsLib import validation as V
+from CMBQuantLib.detection.validation import metrics as V
 
 # Shrout & Fleiss (1979), Table 2: 6 targets x 4 judges; published ICC(2,1) = 0.29, ICC(3,1) = 0.71.
 SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]

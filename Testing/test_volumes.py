@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from CMBQuantLib.scene import headless_context
-from CMBQuantLib.volumes import (Geometry, VolumeInputError, geometry_from_sitk, geometry_of_node, load_volume,
-                                 read_image, write_image)
+from CMBQuantLib.core.geometry import Geometry, geometry_from_sitk, geometry_of_node
+from CMBQuantLib.core.scene import headless_context
+from CMBQuantLib.volumes.images import VolumeInputError, load_volume, read_image, write_image
 
 
 def _oblique_image() -> sitk.Image:

@@ -60,8 +60,8 @@ def _seg_tags(folder: Path) -> dict[int, dict[str, str]]:
 def _expected_pixel(ras_centre: np.ndarray, ras: np.ndarray) -> tuple[float, float]:
     """Where ``ras`` is drawn when the view is centred on ``ras_centre``: computed on an independent headless slice
     node with the same navigation call, so a flipped or shifted page mapping would fail."""
-    from CMBQuantLib.navigation import centre_slice
-    from CMBQuantLib.scene import add_slice_nodes, headless_context
+    from CMBQuantLib.core.scene import add_slice_nodes, headless_context
+    from CMBQuantLib.review.navigation import centre_slice
     from CMBQuantLib.web.viewport import matrix_of, pixel_to_ras, ras_to_pixel
 
     ctx = headless_context()
@@ -106,7 +106,7 @@ def worklist(tmp_path_factory) -> Path:
 @pytest.mark.browser
 @needs_chromium
 def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
-    from CMBQuantLib.segments import STATUS_COLOURS
+    from CMBQuantLib.core.segments import STATUS_COLOURS
 
     case = worklist / "case01"
     start = _csv(case)
@@ -190,8 +190,8 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
     assert {i: t["CMBQuant.status"] for i, t in tags.items()} == {i: r["status"] for i, r in rows.items()}
 
     # the added CMB is where the click pointed (an independent mapping of the click pixel to RAS)
-    from CMBQuantLib.navigation import centre_slice
-    from CMBQuantLib.scene import add_slice_nodes, headless_context
+    from CMBQuantLib.core.scene import add_slice_nodes, headless_context
+    from CMBQuantLib.review.navigation import centre_slice
     from CMBQuantLib.web.viewport import matrix_of, pixel_to_ras
 
     node = add_slice_nodes(headless_context(), ("Red",))["Red"]
@@ -210,7 +210,7 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
 @needs_chromium
 def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Path) -> None:
     """Without --reviewer nothing can be decided until the page is given a name; another case opens from the list."""
-    from CMBQuantLib.segments import STATUS_COLOURS
+    from CMBQuantLib.core.segments import STATUS_COLOURS
 
     server = review_server(worklist, None, tmp_path / "server.log", extra_args=("--views", "axial,coronal"))
     with server as url, browser_page() as page:
@@ -249,7 +249,7 @@ def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Pa
 def test_slicer_and_web_share_the_case_and_lose_nothing(worklist: Path) -> None:
     """A decision made in Slicer (a ReviewSession on another scene) while the web has the case open is picked up
     before the web decides anything, and both decisions end up in the files."""
-    from CMBQuantLib.review import ReviewSession, effective_records
+    from CMBQuantLib.review.session import ReviewSession, effective_records
     from CMBQuantLib.web.controller import ReviewController
 
     case = worklist / "case02"

@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from CMBQuantLib.keymap import DEFAULT_KEYMAP, REJECT_REASON_KEYS, normalise
+
+from CMBQuantLib.review.keymap import DEFAULT_KEYMAP, REJECT_REASON_KEYS, normalise
 from CMBQuantLib.web.keys import KeyDispatcher, browser_keys, sequence
 
 
@@ -53,7 +54,7 @@ def _case(folder, case_id="c1"):
 
 
 def test_worklist_lists_case_subfolders_with_progress(tmp_path):
-    from CMBQuantLib.case import CaseFolderError
+    from CMBQuantLib.core.case_folder import CaseFolderError
     from CMBQuantLib.web.worklist import list_cases
 
     _case(tmp_path / "b", "b")

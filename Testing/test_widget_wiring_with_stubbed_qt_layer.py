@@ -123,8 +123,8 @@ def test_cmbquant_widget_setup_with_stubbed_qt_layer_binds_buttons_and_every_key
                  "previousButton", "undoButton", "redoButton", "addCmbButton", "regionsButton", "exportCaseButton",
                  "exportNNUNetButton", "importModelButton", "deleteModelButton"):
         assert getattr(ui, name).clicked.slots, f"{name} is not connected"
-    from CMBQuantLib.keymap import DEFAULT_KEYMAP, REJECT_REASON_KEYS
-    from CMBQuantLib.review import REASONS
+    from CMBQuantLib.review.keymap import DEFAULT_KEYMAP, REJECT_REASON_KEYS
+    from CMBQuantLib.review.session import REASONS
 
     keys = {s.key for s in shortcuts}
     for binding in DEFAULT_KEYMAP:

@@ -25,9 +25,9 @@ class _TruthSegmenter:
 def make_worklist(root: str | Path, case_ids: tuple[str, ...] = ("case01",), seed: int = 3,
                   n_cmbs: tuple[int, int] = (5, 6)) -> Path:
     """``root/cases/<case_id>/`` case folders (one phantom per case); returns ``root/cases``."""
-    from CMBQuantLib.batch import BatchInput, process_case
-    from CMBQuantLib.phantom import PhantomConfig, builtin_phantom
-    from CMBQuantLib.volumes import write_image
+    from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
+    from CMBQuantLib.pipeline.process_case import BatchInput, process_case
+    from CMBQuantLib.volumes.images import write_image
 
     root = Path(root)
     out = root / "cases"

@@ -13,11 +13,11 @@ import numpy as np
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "CMBQuant")]
 
-from CMBQuantLib.candidates import find_candidates  # noqa: E402
-from CMBQuantLib.phantom import PhantomConfig, builtin_phantom  # noqa: E402
-from CMBQuantLib.scene import headless_context  # noqa: E402
-from CMBQuantLib.segments import create_cmb_segmentation  # noqa: E402
-from CMBQuantLib.volumes import volume_node_from_array  # noqa: E402
+from CMBQuantLib.core.scene import headless_context
+from CMBQuantLib.core.segments import create_cmb_segmentation
+from CMBQuantLib.detection.candidates import find_candidates
+from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
+from CMBQuantLib.volumes.images import volume_node_from_array
 
 
 def best_of(fn, repeat: int = 3) -> tuple[float, object]:

@@ -29,8 +29,8 @@ def bench_predictor(model_dir: Path, image, spacing, repeats: int) -> tuple[floa
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
 
-    from CMBQuantLib.inference.model_store import validate_model
-    from CMBQuantLib.inference.predictor import CMBPredictor, PredictorOptions
+    from CMBQuantLib.detection.nnunet.model_store import validate_model
+    from CMBQuantLib.detection.nnunet.predictor import CMBPredictor, PredictorOptions
 
     spec = validate_model(model_dir)
     ours = CMBPredictor(spec, PredictorOptions(device="cpu", step_size=1.0, mirroring=False))
@@ -41,7 +41,7 @@ def bench_predictor(model_dir: Path, image, spacing, repeats: int) -> tuple[floa
     props = {"spacing": [float(s) for s in spacing]}
     arr = image[None].astype("float32")
     if ours.input_scaling == "p99":  # raw nnU-Net gets the input already scaled; ours scales it itself (counted)
-        from CMBQuantLib.inference.predictor import p99_scale
+        from CMBQuantLib.detection.nnunet.predictor import p99_scale
 
         arr = arr / p99_scale(image)
     t_ours, t_raw = [], []
@@ -59,7 +59,7 @@ def bench_predictor(model_dir: Path, image, spacing, repeats: int) -> tuple[floa
 
 def bench_batch(model: str, inputs: list[Path], work: Path) -> tuple[float, float]:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "CMBQuant"))
-    base = [sys.executable, "-m", "CMBQuantLib.inference.worker", "--model", model, "--device", "cpu"]
+    base = [sys.executable, "-m", "CMBQuantLib.pipeline.worker", "--model", model, "--device", "cpu"]
     t0 = time.perf_counter()
     subprocess.run(base + [*map(str, inputs), "--out", str(work / "batch"), "--result-file", str(work / "b.json")],
                    env=env, check=True, stdout=subprocess.DEVNULL)
@@ -74,12 +74,12 @@ def bench_batch(model: str, inputs: list[Path], work: Path) -> tuple[float, floa
 
 def bench_two_stage(model_dir: Path, repeats: int) -> tuple[float, float, int]:
     """Median seconds of the nnU-Net stage and of the added stages on one clinical-size scan, and candidates."""
+    from CMBQuantLib.detection.nnunet.filter_select import select_filter
+    from CMBQuantLib.detection.nnunet.model_store import validate_model
+    from CMBQuantLib.detection.nnunet.prediction import predict_volume
+    from CMBQuantLib.detection.nnunet.predictor import CMBPredictor, PredictorOptions
     from CMBQuantLib.detection.two_stage import detect
-    from CMBQuantLib.inference.filter_select import select_filter
-    from CMBQuantLib.inference.model_store import validate_model
-    from CMBQuantLib.inference.predictor import CMBPredictor, PredictorOptions
-    from CMBQuantLib.inference.run import predict_volume
-    from CMBQuantLib.phantom import PhantomConfig, builtin_phantom
+    from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
 
     ph = builtin_phantom(7, PhantomConfig(spacing=(0.45, 0.45, 1.2), shape=(512, 512, 160)))
     spec = validate_model(model_dir)
@@ -106,8 +106,8 @@ def main() -> int:
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cmbq-bench-"))
     os.environ.setdefault("CMBQUANT_HOME", str(work / "home"))
-    from CMBQuantLib.inference.model_store import resolve_model
-    from CMBQuantLib.phantom import PhantomConfig, builtin_phantom
+    from CMBQuantLib.detection.nnunet.model_store import resolve_model
+    from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
 
     model_dir = resolve_model(a.model)
     print(f"machine: {os.cpu_count()} CPU cores; model {model_dir}")

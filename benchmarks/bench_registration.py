@@ -20,9 +20,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "CMBQuant"))
 
-from CMBQuantLib.phantom import PhantomConfig, load_label_map, synthesize
+from CMBQuantLib.core.geometry import sitk_from_array
+from CMBQuantLib.phantoms.phantom import PhantomConfig, load_label_map, synthesize
 from CMBQuantLib.regions import template as tpl
-from CMBQuantLib.volumes import read_image, sitk_from_array, write_image
+from CMBQuantLib.volumes.images import read_image, write_image
 
 SHARED = ROOT.parent / "shared" / "data"
 

@@ -20,6 +20,8 @@ sys.path.insert(0, str(ROOT / "CMBQuantStats"))
 import numpy as np
 import patsy
 import statsmodels.formula.api as smf
+from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
+
 from CMBQuantStatsLib.models import (
     SEED_COVARIATES,
     SEED_REGIONS,
@@ -31,7 +33,6 @@ from CMBQuantStatsLib.models import (
 from CMBQuantStatsLib.report import write_outputs
 from CMBQuantStatsLib.simulate import simulate_cohort, write_simulated
 from CMBQuantStatsLib.tables import pool_tables
-from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 
 
 def plain_statsmodels(d, zinb: bool) -> int:

@@ -20,8 +20,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "CMBQuant"))
 
-from CMBQuantLib.candidates import CMBRecord
-from CMBQuantLib.phantom import PhantomConfig, load_label_map, synthesize
+from CMBQuantLib.core.records import CMBRecord
+from CMBQuantLib.phantoms.phantom import PhantomConfig, load_label_map, synthesize
 from CMBQuantLib.regions.assign import apply_region_map, assign_in_template
 from CMBQuantLib.regions.atlas import (
     aparcaseg_path,

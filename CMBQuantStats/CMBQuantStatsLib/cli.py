@@ -12,9 +12,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import KINDS, AnalysisOptions, ModelSpec, run_analysis
-from .report import write_outputs
-from .tables import COUNT_MODES, ColumnRoles, StatsInputError, pool_tables
+from CMBQuantStatsLib.models import KINDS, AnalysisOptions, ModelSpec, run_analysis
+from CMBQuantStatsLib.report import write_outputs
+from CMBQuantStatsLib.tables import COUNT_MODES, ColumnRoles, StatsInputError, pool_tables
 
 _LIST_ROLES = {"lipids", "extra_numeric", "extra_categorical"}
 _CODING_ROLES = {"sex_coding", "binary_coding"}

@@ -20,7 +20,7 @@ from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from .tables import PooledData, PoolingReport, complete_cases
+from CMBQuantStatsLib.tables import PooledData, PoolingReport, complete_cases
 
 #: Regions the seed study modelled.
 SEED_REGIONS = ("total", "lobar", "deep", "infratentorial", "cerebellar")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .report import forest_rows, scatter_fit
+from CMBQuantStatsLib.report import forest_rows, scatter_fit
 
 
 def _vtk_column(name: str, values: pd.Series):

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .models import AnalysisResult
+from CMBQuantStatsLib import __version__
+from CMBQuantStatsLib.models import AnalysisResult
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;margin:2em;color:#222;max-width:1200px}

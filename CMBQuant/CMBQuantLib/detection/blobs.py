@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .screening import Seed
+from CMBQuantLib.detection.screening import Seed
 
 BOX_MM = 8.0  # half-size of the local box a blob and its background are measured in
 MAX_RADIUS_MM = 6.0  # a 10 mm CMB with blooming

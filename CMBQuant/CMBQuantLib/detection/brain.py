@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..candidates import otsu_threshold
+from CMBQuantLib.detection.candidates import otsu_threshold
 
 CUT_MM = 5.0  # erosion that breaks scalp bridges narrower than 2 x CUT_MM
 TISSUE_FRACTION = 0.55  # of the median tissue level: the skull, air and dura fall below it

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_json, atomic_write_text, sha256_file
-from .features import FEATURE_NAMES
-from .screening import ScreenSettings
-from .seed_features import SEED_FEATURE_NAMES
+from CMBQuantLib.core.atomic import atomic_write_json, atomic_write_text, sha256_file
+from CMBQuantLib.detection.features import FEATURE_NAMES
+from CMBQuantLib.detection.screening import ScreenSettings
+from CMBQuantLib.detection.seed_features import SEED_FEATURE_NAMES
 
 FILTER_DIR = "cmb_filter"
 FILTER_JSON = "filter.json"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..volumes import Geometry
-from .blobs import Blob, distance_mm, local_box
-from .screening import ScreenMaps
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.detection.blobs import Blob, distance_mm, local_box
+from CMBQuantLib.detection.screening import ScreenMaps
 
 FEATURE_NAMES = (
     "response", "scale_mm", "depth", "centre_value", "background", "cnr", "volume_mm3", "diameter_eq_mm",

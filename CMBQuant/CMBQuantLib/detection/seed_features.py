@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..volumes import Geometry
-from .features import ScanContext, fibonacci_directions
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.detection.features import ScanContext, fibonacci_directions
 
 SEED_FEATURE_NAMES = ("z", "scale_mm", "centre", "background", "depth", "depth_noise", "shell_max", "shell_antipodal",
                       "shell_mean", "shell2_antipodal", "edge_mm", "noise", "slice_mm")

@@ -14,23 +14,21 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ..candidates import (
-    FILTER_REASON,
-    PIPELINE_DECIDER,
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.core.records import FILTER_REASON, PIPELINE_DECIDER, CMBRecord
+from CMBQuantLib.detection.blobs import Blob, grow_blobs, label_map
+from CMBQuantLib.detection.brain import brain_and_head
+from CMBQuantLib.detection.candidates import (
     CandidateLimits,
-    CMBRecord,
     apply_limits,
     component_records,
     flag_outside_brain,
     label_components,
 )
-from ..volumes import Geometry
-from .blobs import Blob, grow_blobs, label_map
-from .brain import brain_and_head
-from .cmb_filter import CMBFilter
-from .features import ScanContext, edge_distance_mm, feature_matrix, scan_context
-from .screening import ScreenSettings, Seed, find_seeds, screen_maps
-from .seed_features import background_map, seed_feature_matrix
+from CMBQuantLib.detection.cmb_filter import CMBFilter
+from CMBQuantLib.detection.features import ScanContext, edge_distance_mm, feature_matrix, scan_context
+from CMBQuantLib.detection.screening import ScreenSettings, Seed, find_seeds, screen_maps
+from CMBQuantLib.detection.seed_features import background_map, seed_feature_matrix
 
 SCREEN_MARGIN_MM = 8.0  # seeds up to this far outside the brain mask (a cortical CMB it missed), never in air
 FLAG_EDGE_MM = -2.0  # ``outside_brain``: the centroid more than 2 mm outside the brain mask

@@ -11,18 +11,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..candidates import CMBRecord
-from ..volumes import Geometry
-from .atlas import load_region_atlas
-from .mapping import load_mapping
-from .parcellation import (
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.core.records import CMBRecord
+from CMBQuantLib.regions.atlas import load_region_atlas
+from CMBQuantLib.regions.mapping import load_mapping
+from CMBQuantLib.regions.parcellation import (
     RegionMap,
     RegionRules,
     check_overlap,
     load_label_map,
     region_map_from_labels,
 )
-from .template import RegistrationConfig, RegistrationError, TemplateRegistration, register_to_template
+from CMBQuantLib.regions.template import (
+    RegistrationConfig,
+    RegistrationError,
+    TemplateRegistration,
+    register_to_template,
+)
 
 
 def apply_region_map(records: list[CMBRecord], region_map: RegionMap, points_ras: np.ndarray | None = None,

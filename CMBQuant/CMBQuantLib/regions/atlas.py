@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import sha256_file
-from ..volumes import read_image
-from .mapping import load_mapping
-from .parcellation import RegionMap, RegionRules, region_map_from_labels
+from CMBQuantLib.core.atomic import sha256_file
+from CMBQuantLib.regions.mapping import load_mapping
+from CMBQuantLib.regions.parcellation import RegionMap, RegionRules, region_map_from_labels
+from CMBQuantLib.volumes.images import read_image
 
 MARS_FILENAME = "MARS_scale_parcellation_map_mni.nii.gz"
 MARS_SHA256 = "534990725c3a25f2420e8b0249e590f1f2913c8688304e469b974bae6969f360"

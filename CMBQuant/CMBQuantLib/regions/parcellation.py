@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from ..volumes import Geometry, read_image
-from .mapping import (
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.regions.mapping import (
     CODE_OF,
     CODES,
     SIDE_CODE_OF,
@@ -26,6 +26,7 @@ from .mapping import (
     load_mapping,
     lookup_label,
 )
+from CMBQuantLib.volumes.images import read_image
 
 
 class ParcellationError(ValueError):

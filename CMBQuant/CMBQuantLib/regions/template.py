@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..volumes import Geometry, sitk_from_array
+from CMBQuantLib.core.geometry import Geometry, sitk_from_array
 
 T1_FILE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 GM_FILE = "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"

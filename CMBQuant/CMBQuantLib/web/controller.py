@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..case import CaseFolderError
-from ..keymap import CANCEL_KEY, REJECT_REASON_KEYS
-from ..navigation import DEFAULT_FOV_MM
-from ..review_filter import is_filtered, n_filtered, set_show_filtered, visible_records
-from ..scene import SceneContext
-from ..segments import STATUS_COLOURS
-from .keys import Command, KeyDispatcher
-from .viewport import SliceViewport
-from .worklist import CaseEntry, list_cases
+from CMBQuantLib.core.case_folder import CaseFolderError
+from CMBQuantLib.core.scene import SceneContext
+from CMBQuantLib.core.segments import STATUS_COLOURS
+from CMBQuantLib.review.filtered import is_filtered, n_filtered, set_show_filtered, visible_records
+from CMBQuantLib.review.keymap import CANCEL_KEY, REJECT_REASON_KEYS
+from CMBQuantLib.review.navigation import DEFAULT_FOV_MM
+from CMBQuantLib.web.keys import Command, KeyDispatcher
+from CMBQuantLib.web.viewport import SliceViewport
+from CMBQuantLib.web.worklist import CaseEntry, list_cases
 
 REVIEW_ERRORS = (ValueError, KeyError, CaseFolderError, OSError)  # shown in the page, never a dead server
 
@@ -85,7 +85,7 @@ class ReviewController:
 
     def open_case(self, case_id: str) -> None:
         """Open a case of the worklist (closing the previous one) at its first undecided CMB."""
-        from ..review import ReviewSession
+        from CMBQuantLib.review.session import ReviewSession
 
         entry = next((c for c in self.cases if c.case_id == case_id), None)
         if entry is None:

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..keymap import CANCEL_KEY, DEFAULT_KEYMAP, REJECT_REASON_KEYS, KeyBinding, binding_for, normalise, web_key
+from CMBQuantLib.review.keymap import (
+    CANCEL_KEY,
+    DEFAULT_KEYMAP,
+    REJECT_REASON_KEYS,
+    KeyBinding,
+    binding_for,
+    normalise,
+    web_key,
+)
 
 _BROWSER_NAMES = {" ": "Space", "ArrowRight": "Right", "ArrowLeft": "Left", "ArrowUp": "Up", "ArrowDown": "Down"}
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..keymap import CANCEL_KEY, DEFAULT_KEYMAP, REJECT_REASON_KEYS
-from .controller import ReviewController
-from .keys import Command, browser_keys
+from CMBQuantLib.review.keymap import CANCEL_KEY, DEFAULT_KEYMAP, REJECT_REASON_KEYS
+from CMBQuantLib.web.controller import ReviewController
+from CMBQuantLib.web.keys import Command, browser_keys
 
 TITLE = "CMBQuant review"
 

@@ -55,7 +55,7 @@ def usable_port(host: str, port: int) -> int:
 def run(args: argparse.Namespace) -> int:
     """Start the server (blocks until stopped); returns an exit code: 2 with one message for a bad folder,
     a bad option or a busy port."""
-    from ..case import CaseFolderError
+    from CMBQuantLib.core.case_folder import CaseFolderError
 
     host = getattr(args, "host", LOOPBACK) or LOOPBACK
     port = getattr(args, "port", DEFAULT_PORT)
@@ -100,9 +100,9 @@ def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None,
     """A trame server with the review page on ``folder`` (no socket yet; ``start`` binds it)."""
     from trame.app import get_server
 
-    from ..navigation import DEFAULT_FOV_MM
-    from .controller import ReviewController
-    from .page import ReviewPage
+    from CMBQuantLib.review.navigation import DEFAULT_FOV_MM
+    from CMBQuantLib.web.controller import ReviewController
+    from CMBQuantLib.web.page import ReviewPage
 
     controller = ReviewController(folder, reviewer, fov_mm or DEFAULT_FOV_MM, image_format=image_format, views=views)
     server = get_server("cmbquant-review", client_type="vue3")

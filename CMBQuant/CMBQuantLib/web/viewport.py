@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..navigation import DEFAULT_FOV_MM, centre_slice
+from CMBQuantLib.review.navigation import DEFAULT_FOV_MM, centre_slice
 
 ORIENTATIONS = {"Red": "Axial", "Yellow": "Sagittal", "Green": "Coronal"}
 

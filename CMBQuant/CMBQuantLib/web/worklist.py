@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..case import CASE_JSON, CaseFolderError
+from CMBQuantLib.core.case_folder import CASE_JSON, CaseFolderError
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,8 @@ class CaseEntry:
 
 
 def case_entry(folder: Path) -> CaseEntry:
-    from ..case import read_case_json
-    from ..review import effective_records
+    from CMBQuantLib.core.case_folder import read_case_json
+    from CMBQuantLib.review.session import effective_records
 
     try:
         case_id = read_case_json(folder).case_id

@@ -1,0 +1,1 @@
+"""The ``cmbquant`` command: the CLI, its subcommands, the demo and the phantom command."""

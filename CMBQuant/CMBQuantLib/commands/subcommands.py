@@ -1,0 +1,243 @@
+"""``cmbquant`` subcommands for review, export-nnunet, batch and merge: ``add_arguments(parser)`` + ``run(args)``
+pairs that ``cli.py`` mounts (``SUBCOMMANDS``). Any user error prints one line naming the file and the fix and
+returns 2; the pairs never call ``sys.exit`` so a test or another tool can drive them.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SEGMENTER = "CMBQuantLib.pipeline.segmenter_factory:create_segmenter"  # factory(model=..., device=...) -> Segmenter
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, PermissionError)
+
+
+def _fail(command: str, exc: BaseException) -> int:
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    print(f"cmbquant {command}: error: {msg}", file=sys.stderr)
+    return 2
+
+
+# --- review -------------------------------------------------------------------------------------------------------
+def add_review_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("case", type=Path, help="case folder (holds case.json, cmbs.seg.nrrd, cmbs.csv)")
+    p.add_argument("--reviewer", help="your name or initials; required for any change (recorded per decision)")
+    p.add_argument("--list", action="store_true", help="print the CMBs in review order with their status")
+    p.add_argument("--order", choices=("confidence", "position"), default="confidence")
+    p.add_argument("--decide", nargs=2, metavar=("ID", "STATUS"),
+                   help="set CMB ID to definite | possible | rejected | pending")
+    p.add_argument("--reason", default="", help="rejection reason: vessel, calcification, iron, cavernoma, "
+                   "haemorrhagic_transformation, macrohaemorrhage, siderosis, artefact, other")
+    p.add_argument("--comment", default="", help="free-text comment stored with the decision")
+    p.add_argument("--add", nargs=3, type=float, metavar=("R", "A", "S"), help="add a missed CMB at RAS mm")
+    p.add_argument("--method", choices=("grow", "sphere"), default="grow", help="--add: grow the dark blob or a sphere")
+    p.add_argument("--diameter", type=float, default=3.0, help="--add --method sphere: diameter in mm")
+    p.add_argument("--add-status", default="definite", help="--add: status of the added CMB (default definite)")
+    p.add_argument("--delete", type=int, metavar="ID", help="delete CMB ID's segment (logged; prefer rejecting)")
+    p.add_argument("--undo", action="store_true", help="undo the last change (logged)")
+    p.add_argument("--redo", action="store_true", help="redo the last undone change (logged)")
+    p.add_argument("--export", type=Path, metavar="DIR", help="write the per-case export files to DIR")
+    p.add_argument("--json", action="store_true", help="--list as JSON")
+    p.add_argument("--show-filtered", action="store_true",
+                   help="--list also the candidates the CMB filter rejected (reason filter; hidden by default)")
+
+
+def run_review(args: argparse.Namespace) -> int:
+    from CMBQuantLib.core.case_folder import CaseFolderError
+    from CMBQuantLib.review.session import ReviewSession
+
+    changes = [args.decide, args.add, args.delete is not None, args.undo, args.redo]
+    try:
+        if any(changes) and not args.reviewer:
+            raise ValueError("--reviewer NAME is required to change a case (every decision records who made it)")
+        session = ReviewSession.open(args.case, reviewer=args.reviewer or "viewer", order=args.order,
+                                     auto_advance=False, require_image=args.add is not None)
+        session.show_filtered = args.show_filtered
+        for w in session.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if args.decide:
+            cmb_id, status = _int(args.decide[0], "ID"), args.decide[1]
+            rec = session.decide(status, reason=args.reason, comment=args.comment, cmb_id=cmb_id)
+            print(f"CMB {rec.cmb_id}: {rec.status}{' (' + rec.reason + ')' if rec.reason else ''}")
+        if args.add:
+            rec = session.add_at(args.add, method=args.method, diameter_mm=args.diameter, status=args.add_status,
+                                 comment=args.comment)
+            print(f"added CMB {rec.cmb_id} at R {rec.r:.1f} A {rec.a:.1f} S {rec.s:.1f}, "
+                  f"{rec.diameter_eq_mm:.1f} mm, {rec.status}")
+        if args.delete is not None:
+            print(f"deleted CMB {session.delete(args.delete, comment=args.comment)}")
+        if args.undo:
+            print("undone" if session.undo() is not None else "nothing to undo")
+        if args.redo:
+            print("redone" if session.redo() is not None else "nothing to redo")
+        if args.export:
+            from CMBQuantLib.export.case_export import export_case
+
+            out = export_case(args.case, args.export)
+            print(f"exported {out.seg.name}, {out.labels.name}, {out.cmbs_csv.name}, {out.counts_json.name}")
+        if args.list or not any(changes + [args.export]):
+            _print_list(session, args.json)
+        return 0
+    except (CaseFolderError, *USER_ERRORS) as exc:
+        return _fail("review", exc)
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{what} must be an integer CMB id, got {text!r}") from None
+
+
+def _print_list(session: Any, as_json: bool) -> None:
+    rows = []
+    for cmb_id in session.queue:
+        r = session.record(cmb_id)
+        rows.append({"cmb_id": r.cmb_id, "status": r.status, "reason": r.reason,
+                     "confidence": r.confidence_mean, "p_cmb": r.p_cmb, "diameter_eq_mm": round(r.diameter_eq_mm, 2),
+                     "r": round(r.r, 1), "a": round(r.a, 1), "s": round(r.s, 1), "region": r.region,
+                     "lobe": r.lobe, "flags": ";".join(r.flags)})
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    done, total = session.progress()
+    print(f"{session.case.case_id}: {done}/{total} decided")
+    print(f"{'id':>4} {'status':9} {'reason':14} {'conf':>5} {'d_mm':>5} {'R':>7} {'A':>7} {'S':>7} region/lobe flags")
+    for x in rows:
+        conf = "" if x["confidence"] is None else f"{x['confidence']:.2f}"
+        print(f"{x['cmb_id']:>4} {x['status']:9} {x['reason']:14} {conf:>5} {x['diameter_eq_mm']:>5.1f} "
+              f"{x['r']:>7.1f} {x['a']:>7.1f} {x['s']:>7.1f} {x['region']}/{x['lobe']} {x['flags']}")
+
+
+# --- export-nnunet ------------------------------------------------------------------------------------------------
+def add_export_nnunet_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cases", type=Path, nargs="+", help="case folders, or batch output folders holding them")
+    p.add_argument("--out", type=Path, required=True, help="nnU-Net raw folder (nnUNet_raw); Dataset###_NAME goes in it")
+    p.add_argument("--dataset-id", type=int, default=501, help="nnU-Net dataset id 1..999 (default 501)")
+    p.add_argument("--name", default="CMB", help="dataset name (default CMB)")
+    p.add_argument("--labels", choices=("definite", "definite+possible"), default="definite+possible",
+                   help="which reviewed CMBs are foreground (rejected and pending are always background)")
+    p.add_argument("--include-incomplete", action="store_true", help="also export cases with pending CMBs")
+
+
+def run_export_nnunet(args: argparse.Namespace) -> int:
+    from CMBQuantLib.core.case_folder import CaseFolderError
+    from CMBQuantLib.export.cohort import case_folders
+    from CMBQuantLib.export.nnunet_dataset import export_nnunet
+
+    try:
+        folders = [f for c in args.cases for f in case_folders(c)]
+        if not folders:
+            raise ValueError(f"{', '.join(map(str, args.cases))}: no case folders (with case.json) found. "
+                             "Pass case folders or the output folder of `cmbquant batch`.")
+        statuses = ("definite",) if args.labels == "definite" else ("definite", "possible")
+        res = export_nnunet(folders, args.out, args.dataset_id, args.name, statuses,
+                            require_complete=not args.include_incomplete)
+    except (CaseFolderError, *USER_ERRORS) as exc:
+        return _fail("export-nnunet", exc)
+    for s in res.skipped:
+        print(f"skipped {s}", file=sys.stderr)
+    print(f"{res.folder}: {len(res.cases)} training cases")
+    return 0 if res.cases else 1
+
+
+# --- batch --------------------------------------------------------------------------------------------------------
+def add_batch_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path, help="folder of SWI files, or a BIDS dataset (sub-*/[ses-*/]anat/*_swi.nii.gz)")
+    p.add_argument("--out", type=Path, required=True, help="output folder: one case folder per input + cohort.csv")
+    p.add_argument("--shard", default="1/1", help="I/N: process only shard I of N (1-based; run `merge` after)")
+    p.add_argument("--model", help="model folder (passed to the segmenter factory)")
+    p.add_argument("--device", default="auto", help="cuda | cpu | mps | auto (passed to the segmenter factory)")
+    p.add_argument("--segmenter", default=DEFAULT_SEGMENTER,
+                   help="MODULE:FACTORY returning a Segmenter, called with model=, device=")
+    p.add_argument("--regions", default="template",
+                   help="MARS regions: 'template' (register each SWI to MNI and look CMBs up in the region atlas; "
+                        "default), 'none', or MODULE:FACTORY returning a region assigner")
+    p.add_argument("--atlas-source", default="auto", choices=("auto", "mars", "aparcaseg"),
+                   help="template region map (auto: FreeSurfer MNI aparc+aseg when installed, else the MARS atlas)")
+    p.add_argument("--filter", default="auto", metavar="auto|none|demo|DIR",
+                   help="CMB filter (stage 2), as for `cmbquant run` (default: the model's own, if any)")
+    p.add_argument("--filter-threshold", type=float, default=None, metavar="P", help="override the filter's threshold")
+    p.add_argument("--force", action="store_true", help="redo finished cases (never those with review decisions)")
+    p.add_argument("--no-copy-image", action="store_true", help="do not copy the SWI into the case folders")
+
+
+def _load(spec: str, what: str) -> Callable[..., Any]:
+    module, _, attr = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr or "create")
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{what} {spec!r} cannot be loaded ({exc}). Install the module, or pass MODULE:FACTORY.") \
+            from None
+
+
+def run_batch_command(args: argparse.Namespace, segmenter: Any = None, regions: Any = None) -> int:
+    """``segmenter``/``regions`` may be injected (tests, the Slicer module); else built from the factories."""
+    from CMBQuantLib.core.case_folder import CaseFolderError
+    from CMBQuantLib.pipeline.batch import incomplete_cases, parse_shard, run_batch
+    from CMBQuantLib.volumes.images import VolumeInputError
+
+    try:
+        shard_spec = parse_shard(args.shard)
+        if segmenter is None:
+            factory = _load(args.segmenter, "--segmenter")
+            extra = {"filter": args.filter, "filter_threshold": args.filter_threshold} if args.segmenter == DEFAULT_SEGMENTER else {}
+            segmenter = factory(model=args.model, device=args.device, **extra)
+        if regions is None and args.regions == "template":
+            from CMBQuantLib.regions.assign import region_assigner
+
+            regions = region_assigner(atlas=args.atlas_source, on_failure="unassigned")
+        elif regions is None and args.regions not in ("", "none"):
+            regions = _load(args.regions, "--regions")()
+        report = run_batch(args.input, args.out, segmenter, shard_spec, regions=regions, force=args.force,
+                           progress=lambda n, total, cid: print(f"[{n}/{total}] {cid}", file=sys.stderr) if cid
+                           else None, copy_image=not args.no_copy_image)
+    except (CaseFolderError, VolumeInputError, *USER_ERRORS) as exc:
+        return _fail("batch", exc)
+    print(f"done {len(report.done)}, skipped (finished) {len(report.skipped)}, failed {len(report.failed)} "
+          f"in {report.seconds:.0f} s")
+    for cid, msg in report.failed.items():
+        print(f"failed {cid}: {msg}", file=sys.stderr)
+    if report.cohort:
+        print(f"cohort: {report.cohort}")
+    elif shard_spec[1] > 1:
+        left = incomplete_cases(args.out)
+        print(f"shard {args.shard} finished; when all shards are done run `cmbquant merge {args.out}`"
+              + (f" (unfinished: {len(left)})" if left else ""))
+    return 1 if report.failed else 0
+
+
+# --- merge --------------------------------------------------------------------------------------------------------
+def add_merge_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", type=Path, help="batch output folder holding the case folders")
+    p.add_argument("--cohort", type=Path, help="where to write the cohort table (default OUT/cohort.csv)")
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from CMBQuantLib.core.case_folder import CaseFolderError
+    from CMBQuantLib.pipeline.batch import incomplete_cases, merge
+
+    try:
+        if not Path(args.out).is_dir():
+            raise ValueError(f"{args.out}: not a folder. Pass the --out folder of `cmbquant batch`.")
+        path = merge(args.out, args.cohort)
+    except (CaseFolderError, *USER_ERRORS) as exc:
+        return _fail("merge", exc)
+    left = incomplete_cases(args.out)
+    if left:
+        print(f"warning: {len(left)} unfinished case folders left out: {', '.join(left)} (re-run the batch)",
+              file=sys.stderr)
+    print(f"cohort: {path}")
+    return 0
+
+
+SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
+    "review": (add_review_arguments, run_review, "list a case's CMBs and record review decisions from a script"),
+    "export-nnunet": (add_export_nnunet_arguments, run_export_nnunet, "reviewed cases -> nnU-Net v2 raw dataset"),
+    "batch": (add_batch_arguments, run_batch_command, "SWI folder/BIDS -> case folders awaiting review"),
+    "merge": (add_merge_arguments, run_merge, "build cohort.csv from case folders (after sharded batches)"),
+}

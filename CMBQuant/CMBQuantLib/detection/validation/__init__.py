@@ -1,0 +1,1 @@
+"""Detector validation (VALDO-style): one lesion matcher, per-case metrics, cohort summaries and ``cmbquant evaluate``."""

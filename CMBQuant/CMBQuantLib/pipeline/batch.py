@@ -1,0 +1,155 @@
+"""Headless batch: a folder or BIDS dataset of SWI volumes -> one case folder each, awaiting review.
+
+Shardable across machines (``--shard I/N`` over the sorted case ids); the cohort table is rebuilt from the case
+folders by ``merge``: the folders stay the single source of truth, a shard never writes a shared file.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from CMBQuantLib.core.atomic import sha256_file
+from CMBQuantLib.core.case_folder import (
+    REVIEW_LOG,
+    STATUS_COMPLETE,
+    CaseFolderError,
+    read_case_json,
+)
+from CMBQuantLib.detection.candidates import CandidateLimits
+from CMBQuantLib.pipeline.process_case import (
+    BatchInput,
+    RegionAssigner,
+    Segmenter,
+    _has_decisions,
+    is_finished,
+    process_case,
+)
+from CMBQuantLib.volumes.images import SUPPORTED, case_id_from_path
+
+COHORT_FILE = "cohort.csv"
+
+
+def _is_image(p: Path) -> bool:
+    name = p.name.lower()
+    return p.is_file() and any(name.endswith(ext) for ext in SUPPORTED) and not name.startswith(".")
+
+
+def is_bids(root: Path) -> bool:
+    return (root / "dataset_description.json").exists() or any(p.is_dir() for p in root.glob("sub-*"))
+
+
+def bids_case_id(path: Path) -> str:
+    """``sub-01_ses-2_swi.nii.gz`` -> ``sub-01_ses-2`` (acq-/run- entities kept, so two SWIs never collide)."""
+    stem = case_id_from_path(path)
+    return re.sub(r"_swi$", "", stem, flags=re.IGNORECASE)
+
+
+def discover_inputs(root: str | Path) -> list[BatchInput]:
+    """SWI inputs sorted by case id: a BIDS dataset (``sub-*/[ses-*/]anat/*_swi.nii.gz`` or names holding ``SWI``)
+    or a plain folder of image files; duplicate case ids are an error (they would share one case folder)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CaseFolderError(f"{root}: not a folder. Pass a folder of SWI NIfTI/NRRD files or a BIDS dataset.")
+    if is_bids(root):
+        found = [p for pat in ("sub-*/anat/*", "sub-*/ses-*/anat/*") for p in root.glob(pat)
+                 if _is_image(p) and ("_swi." in p.name.lower() or "swi" in p.name.lower())]
+        inputs = [BatchInput(bids_case_id(p), p) for p in found]
+    else:
+        inputs = [BatchInput(case_id_from_path(p), p) for p in root.iterdir() if _is_image(p)]
+    inputs.sort(key=lambda x: x.case_id)
+    ids = [x.case_id for x in inputs]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise CaseFolderError(f"{root}: case ids {dup} occur more than once (same file name in two places). "
+                              "Rename the files so each case id is unique.")
+    return inputs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (I counts from 1) -> (I, N)."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise ValueError(f"--shard must be I/N with 1 <= I <= N (e.g. 2/4), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard(inputs: list[BatchInput], index: int, count: int) -> list[BatchInput]:
+    """Cases of shard ``index`` of ``count`` (1-based): every count-th case of the sorted ids, so shards are
+    disjoint, cover everything, and are the same on every machine."""
+    ordered = sorted(inputs, key=lambda x: x.case_id)
+    return [x for n, x in enumerate(ordered) if n % count == index - 1]
+
+
+@dataclass
+class BatchReport:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already finished for the same input
+    failed: dict[str, str] = field(default_factory=dict)  # case_id -> message
+    cohort: Path | None = None
+    seconds: float = 0.0
+
+
+def run_batch(root: str | Path, out_root: str | Path, segmenter: Segmenter, shard_spec: tuple[int, int] = (1, 1),
+              regions: RegionAssigner | None = None, limits: CandidateLimits | None = None, force: bool = False,
+              progress: Callable[[int, int, str], None] | None = None, write_cohort: bool | None = None,
+              copy_image: bool = True) -> BatchReport:
+    """Process every (shard's) input not already finished; one case failing never stops the others.
+
+    The cohort table is written only by an unsharded run (``write_cohort`` None); shards leave it to ``merge``.
+    A case with review decisions is never redone (its decisions would no longer match), even with ``force``.
+    """
+    t0 = time.monotonic()
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    todo = shard(discover_inputs(root), *shard_spec)
+    report = BatchReport()
+    for n, inp in enumerate(todo):
+        if progress:
+            progress(n, len(todo), inp.case_id)
+        folder = out_root / inp.case_id
+        try:
+            finished = is_finished(folder, sha256_file(inp.path))
+            if finished and not force:
+                report.skipped.append(inp.case_id)
+                continue
+            if _has_decisions(folder):
+                raise CaseFolderError(f"{folder / REVIEW_LOG}: the case has review decisions but its input changed "
+                                      "or the run was forced. Move the case folder away to redo it.")
+            process_case(inp, out_root, segmenter, regions, limits, copy_image)
+            report.done.append(inp.case_id)
+        except Exception as exc:  # noqa: BLE001 - a batch reports every failure and goes on
+            report.failed[inp.case_id] = str(exc)
+    if progress:
+        progress(len(todo), len(todo), "")
+    if write_cohort if write_cohort is not None else shard_spec[1] == 1:
+        report.cohort = merge(out_root)
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def merge(out_root: str | Path, cohort_path: str | Path | None = None) -> Path:
+    """One ``cohort.csv`` from every complete case folder under ``out_root`` (after all shards finished)."""
+    from CMBQuantLib.export.cohort import case_folders
+    from CMBQuantLib.export.cohort import write_cohort as write
+
+    out_root = Path(out_root)
+    folders = [f for f in case_folders(out_root) if _complete(f)]
+    return write(folders, cohort_path or out_root / COHORT_FILE)
+
+
+def _complete(folder: Path) -> bool:
+    try:
+        return read_case_json(folder).status == STATUS_COMPLETE
+    except CaseFolderError:
+        return False
+
+
+def incomplete_cases(out_root: str | Path) -> list[str]:
+    """Case folders a batch started but did not finish (crash, or still running in another shard)."""
+    from CMBQuantLib.export.cohort import case_folders
+
+    return [f.name for f in case_folders(out_root) if not _complete(f)]
+

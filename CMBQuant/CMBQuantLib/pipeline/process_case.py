@@ -1,0 +1,134 @@
+"""One SWI into one case folder: the stages in flow order (detection -> candidates -> segments -> regions -> counts),
+resumable (a ``complete`` case with the same input sha256 is skipped) and never overwriting a reviewed case.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from CMBQuantLib.core.case_folder import (
+    REVIEW_LOG,
+    SEG_FILE,
+    STATUS_COMPLETE,
+    CaseFolderError,
+    new_case_info,
+    read_case_json,
+    write_case_json,
+    write_cmbs_csv,
+)
+from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.core.records import CMBRecord
+from CMBQuantLib.detection.candidates import CandidateLimits, find_candidates
+from CMBQuantLib.detection.candidates import brain_mask as intracranial_mask
+from CMBQuantLib.detection.two_stage import detect
+from CMBQuantLib.volumes.case_open import copy_input_image
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """Anything that turns an SWI [k, j, i] array into a foreground probability map (float in [0, 1]) or a binary
+    mask on the same grid. ``model_info`` (optional attribute) goes into case.json: name, sha256, device ..."""
+
+    def segment(self, image: np.ndarray, geometry: Geometry) -> np.ndarray: ...
+
+
+# regions(records, image, geometry) -> records with region/lobe/side/region_source filled (colleague's module)
+RegionAssigner = Callable[[list[CMBRecord], np.ndarray, Geometry], list[CMBRecord]]
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    case_id: str
+    path: Path
+
+
+def is_finished(folder: Path, input_sha256: str) -> bool:
+    """True when the case folder is complete for exactly this input (resume skips it)."""
+    try:
+        info = read_case_json(folder)
+    except CaseFolderError:
+        return False
+    return info.status == STATUS_COMPLETE and info.input_sha256 == input_sha256 and (folder / SEG_FILE).exists()
+
+
+def _has_decisions(folder: Path) -> bool:
+    log = folder / REVIEW_LOG
+    return log.exists() and log.stat().st_size > 0
+
+
+def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
+                 regions: RegionAssigner | None = None, limits: CandidateLimits | None = None,
+                 copy_image: bool = True, stage: Callable[[str, float, str], None] | None = None,
+                 write_probability: bool = False, brain_mask: bool = True) -> Path:
+    """SWI -> segmenter -> candidates -> (regions) -> a complete case folder; ``case.json`` is marked complete
+    last, so a crash leaves a folder that the next run redoes. Every producer of case folders (``cmbquant run``,
+    ``batch``, the Slicer worker) comes through here, so they all write the same files.
+
+    ``stage(name, fraction, message)`` reports progress; ``write_probability`` keeps ``prob.nii.gz``;
+    ``brain_mask`` flags (never drops) candidates outside an intracranial mask computed from the image.
+    """
+    stage = stage or (lambda name, fraction, message: None)
+    t0 = time.perf_counter()
+    from CMBQuantLib.core.counts import write_counts
+    from CMBQuantLib.core.scene import headless_context
+    from CMBQuantLib.core.segments import create_cmb_segmentation, save_segmentation
+    from CMBQuantLib.volumes.images import read_image, volume_node_from_array
+
+    folder = Path(out_root) / inp.case_id
+    folder.mkdir(parents=True, exist_ok=True)
+    stage("read", 0.0, f"reading {inp.path}")
+    image, geometry = read_image(inp.path)
+    model = dict(getattr(segmenter, "model_info", None) or {"name": type(segmenter).__name__})
+    info = new_case_info(inp.case_id, inp.path, geometry, model=model)
+    write_case_json(folder, info)  # status: processing
+    output = np.asarray(segmenter.segment(image, geometry))
+    if output.shape != geometry.shape:
+        raise ValueError(f"{inp.path}: the segmenter returned shape {output.shape}, the image is {geometry.shape}")
+    limits = limits or CandidateLimits()
+    cmb_filter = getattr(segmenter, "cmb_filter", None)
+    if cmb_filter is not None:
+        stage("postprocess", 0.82, "screening dark spots and scoring candidates (CMB filter)")
+        detection = detect(image, geometry, output, cmb_filter, limits)
+        records, labels, two_stage = detection.records, detection.labels, detection.summary
+    else:
+        stage("postprocess", 0.82, "finding candidates")
+        records, labels = one_stage_candidates(output, image, geometry, limits, brain_mask)
+        two_stage = {"two_stage": False}
+    if write_probability and np.issubdtype(output.dtype, np.floating):
+        from CMBQuantLib.volumes.images import write_image
+
+        write_image(output.astype(np.float32), geometry, folder / "prob.nii.gz")
+    if regions is not None:
+        stage("regions", 0.85, f"{len(records)} candidates: MARS regions")
+        records = regions(records, image, geometry)
+        info.region_source = next((r.region_source for r in records if r.region_source), "") or "regions"
+    if copy_image:
+        copy_input_image(folder, inp.path, image, geometry)
+    stage("write", 0.9, f"{len(records)} candidates: writing {folder}")
+    ctx = headless_context()
+    volume = volume_node_from_array(ctx, image, geometry, inp.case_id)
+    seg = create_cmb_segmentation(ctx, volume, labels, records, name=f"{inp.case_id} CMBs")
+    save_segmentation(seg, folder / SEG_FILE)
+    write_cmbs_csv(folder, records)
+    write_counts(folder, records, inp.case_id)
+    info.detection = {"threshold": limits.threshold, "min_confidence": limits.min_confidence, "brain_mask": brain_mask,
+                      "max_diameter_mm": limits.max_diameter_mm, "n_candidates": len(records),
+                      "seconds": round(time.perf_counter() - t0, 2), **two_stage}
+    info.status = STATUS_COMPLETE
+    write_case_json(folder, info)
+    ctx.scene.Clear(1)
+    stage("case_done", 1.0, f"{len(records)} CMB candidates in {info.detection['seconds']} s")
+    return folder
+
+
+def one_stage_candidates(output: np.ndarray, image: np.ndarray, geometry: Geometry, limits: CandidateLimits,
+                         brain_mask: bool) -> tuple[list[CMBRecord], np.ndarray]:
+    """The seed study's path: one candidate per nnU-Net component (no filter), ``outside_brain`` flagged."""
+    mask = intracranial_mask(image, geometry.spacing[::-1]) if brain_mask else None
+    return find_candidates(output, geometry, image=image, limits=limits, brain_mask=mask)
+
