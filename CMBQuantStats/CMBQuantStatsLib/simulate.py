@@ -6,7 +6,10 @@ Everything is drawn from one ``numpy.random.Generator`` seeded by the caller: sa
 """
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -149,7 +152,6 @@ def simulate_cohort(n: int = 500, seed: int = 0, effects: SimEffects | None = No
 
 def write_simulated(sim: SimulatedCohort, folder, fmt: str = "csv") -> dict[str, str]:
     """Write the three tables as ``cohort.<fmt>``, ``wmh.<fmt>``, ``clinical.<fmt>`` (csv, tsv or xlsx)."""
-    from pathlib import Path
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -173,8 +175,6 @@ def write_demo(folder, n: int = 448, seed: int = 2025, fmt: str = "csv") -> dict
 
     n = 448 like the seed study's reviewed cases; use it for the module's "load demo data" and for tutorials.
     """
-    import json
-    from pathlib import Path
 
     paths = write_simulated(simulate_cohort(n, seed), folder, fmt)
     cfg = {
@@ -193,7 +193,6 @@ def write_demo(folder, n: int = 448, seed: int = 2025, fmt: str = "csv") -> dict
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m CMBQuantStatsLib.simulate DIR [--n N] [--seed S] [--format csv|tsv|xlsx]``: write a demo study."""
-    import argparse
 
     ap = argparse.ArgumentParser(prog="python -m CMBQuantStatsLib.simulate", description=main.__doc__)
     ap.add_argument("folder")

@@ -17,9 +17,14 @@ import numpy as np
 
 from CMBQuantLib.core.geometry import Geometry
 from CMBQuantLib.core.records import read_records_csv
+from CMBQuantLib.detection.validation.evaluate import load_pair
+from CMBQuantLib.detection.validation.metrics import evaluate_case
 from CMBQuantLib.export.overview import save_overview_png
 from CMBQuantLib.phantoms.anatomy import builtin_head, mni_head
 from CMBQuantLib.phantoms.phantom import PhantomConfig, synthesize
+from CMBQuantLib.pipeline.process_case import BatchInput, process_case
+from CMBQuantLib.pipeline.segmenter_factory import create_segmenter
+from CMBQuantLib.regions.assign import region_assigner
 from CMBQuantLib.volumes.images import read_image, write_image
 
 
@@ -64,8 +69,6 @@ def demo_config() -> PhantomConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from CMBQuantLib.pipeline.process_case import BatchInput, process_case
-    from CMBQuantLib.regions.assign import region_assigner
 
     out: Path = args.out
     labels, head_geometry, anatomy_name = demo_anatomy(args.seed)
@@ -76,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
     anatomy = write_image(labels, head_geometry, inputs / "demo_case_anatomy.nii.gz")  # a registered parcellation
     write_image(ph.cmb_labels, ph.geometry, inputs / "demo_case_truth.nii.gz")
     if args.detector == "model":
-        from CMBQuantLib.pipeline.segmenter_factory import create_segmenter
 
         segmenter = create_segmenter(model=None, device=args.device)
     else:
@@ -106,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
 def _score(folder: Path, truth_path: Path, ph) -> dict:
     """Lesion-wise detection of what the reader is shown (the segments the filter did not reject) against the
     phantom's truth, with ``cmbquant evaluate``'s reading and matching, and the misses by CMB size."""
-    from CMBQuantLib.detection.validation.evaluate import load_pair
-    from CMBQuantLib.detection.validation.metrics import evaluate_case
 
     pred, ref, affine = load_pair(folder / "cmbs.seg.nrrd", truth_path)
     result = evaluate_case(pred, ref, affine=affine)

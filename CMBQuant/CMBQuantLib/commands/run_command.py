@@ -7,12 +7,12 @@ from pathlib import Path
 
 from CMBQuantLib.pipeline.run_case import collect_inputs
 from CMBQuantLib.pipeline.run_options import add_arguments, options_from_args  # noqa: F401  (add_arguments: the subcommand's own)
+from CMBQuantLib.pipeline.worker import run_job
 from CMBQuantLib.volumes.images import VolumeInputError
 
 
 def run(args: argparse.Namespace) -> int:
     """``cmbquant run``: 0 when every case succeeded, 2 on a bad model/input (message names file and fix)."""
-    from CMBQuantLib.pipeline.worker import run_job
 
     try:
         inputs = collect_inputs(args.inputs)

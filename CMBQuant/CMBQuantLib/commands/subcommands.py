@@ -12,6 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from CMBQuantLib.core.case_folder import CaseFolderError
+from CMBQuantLib.export.case_export import export_case
+from CMBQuantLib.export.cohort import case_folders
+from CMBQuantLib.export.nnunet_dataset import export_nnunet
+from CMBQuantLib.pipeline.batch import incomplete_cases, merge, parse_shard, run_batch
+from CMBQuantLib.regions.assign import region_assigner
+from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.volumes.images import VolumeInputError
+
 DEFAULT_SEGMENTER = "CMBQuantLib.pipeline.segmenter_factory:create_segmenter"  # factory(model=..., device=...) -> Segmenter
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, PermissionError)
 
@@ -47,8 +56,6 @@ def add_review_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from CMBQuantLib.core.case_folder import CaseFolderError
-    from CMBQuantLib.review.session import ReviewSession
 
     changes = [args.decide, args.add, args.delete is not None, args.undo, args.redo]
     try:
@@ -75,7 +82,6 @@ def run_review(args: argparse.Namespace) -> int:
         if args.redo:
             print("redone" if session.redo() is not None else "nothing to redo")
         if args.export:
-            from CMBQuantLib.export.case_export import export_case
 
             out = export_case(args.case, args.export)
             print(f"exported {out.seg.name}, {out.labels.name}, {out.cmbs_csv.name}, {out.counts_json.name}")
@@ -125,9 +131,6 @@ def add_export_nnunet_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_export_nnunet(args: argparse.Namespace) -> int:
-    from CMBQuantLib.core.case_folder import CaseFolderError
-    from CMBQuantLib.export.cohort import case_folders
-    from CMBQuantLib.export.nnunet_dataset import export_nnunet
 
     try:
         folders = [f for c in args.cases for f in case_folders(c)]
@@ -177,9 +180,6 @@ def _load(spec: str, what: str) -> Callable[..., Any]:
 
 def run_batch_command(args: argparse.Namespace, segmenter: Any = None, regions: Any = None) -> int:
     """``segmenter``/``regions`` may be injected (tests, the Slicer module); else built from the factories."""
-    from CMBQuantLib.core.case_folder import CaseFolderError
-    from CMBQuantLib.pipeline.batch import incomplete_cases, parse_shard, run_batch
-    from CMBQuantLib.volumes.images import VolumeInputError
 
     try:
         shard_spec = parse_shard(args.shard)
@@ -188,7 +188,6 @@ def run_batch_command(args: argparse.Namespace, segmenter: Any = None, regions: 
             extra = {"filter": args.filter, "filter_threshold": args.filter_threshold} if args.segmenter == DEFAULT_SEGMENTER else {}
             segmenter = factory(model=args.model, device=args.device, **extra)
         if regions is None and args.regions == "template":
-            from CMBQuantLib.regions.assign import region_assigner
 
             regions = region_assigner(atlas=args.atlas_source, on_failure="unassigned")
         elif regions is None and args.regions not in ("", "none"):
@@ -218,8 +217,6 @@ def add_merge_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    from CMBQuantLib.core.case_folder import CaseFolderError
-    from CMBQuantLib.pipeline.batch import incomplete_cases, merge
 
     try:
         if not Path(args.out).is_dir():

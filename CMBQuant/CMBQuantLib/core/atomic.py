@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write to a temp file in the same folder, fsync, then rename over the target (atomic on POSIX and NTFS)."""
@@ -47,7 +49,6 @@ def append_line_durable(path: Path, line: str) -> None:
 
 def _jsonable(obj: Any) -> Any:
     try:
-        import numpy as np
 
         if isinstance(obj, np.generic):
             return obj.item()

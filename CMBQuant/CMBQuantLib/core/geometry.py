@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,6 @@ def geometry_from_sitk(image: Any) -> Geometry:
 
 def sitk_from_array(array: np.ndarray, geometry: Geometry) -> Any:
     """A SimpleITK image (LPS) carrying ``geometry``; array is [k, j, i]."""
-    import SimpleITK as sitk
 
     img = sitk.GetImageFromArray(np.ascontiguousarray(array))
     lps = np.diag([-1.0, -1.0, 1.0])

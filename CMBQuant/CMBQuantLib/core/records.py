@@ -6,10 +6,13 @@ Every stage passes ``CMBRecord`` along; this file holds the record and nothing t
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+
+from CMBQuantLib.core.atomic import atomic_write_text
 
 STATUSES = ("pending", "definite", "possible", "rejected")
 
@@ -113,9 +116,7 @@ CSV_COLUMNS = [f.name for f in fields(CMBRecord)]
 
 def write_records_csv(records: list[CMBRecord], path: str | Path) -> Path:
     """Write ``cmbs.csv`` atomically (temp file + rename), so a crash never leaves half a table."""
-    import io
 
-    from CMBQuantLib.core.atomic import atomic_write_text
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")

@@ -5,11 +5,13 @@ Keeping the record in MRML (segment tags) means the review state saves with the 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from CMBQuantLib.core.geometry import geometry_of_node
 from CMBQuantLib.core.records import CMBRecord
@@ -40,7 +42,6 @@ def create_cmb_segmentation(ctx: SceneContext, reference_volume: Any, cmb_labels
     seg_node.CreateDefaultDisplayNodes()
     seg_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume)
     by_id = {r.cmb_id: r for r in records}
-    from scipy import ndimage
 
     boxes = ndimage.find_objects(cmb_labels.astype(np.int32, copy=False))  # one pass; slices per id
     present = {i + 1 for i, box in enumerate(boxes) if box is not None}
@@ -134,7 +135,6 @@ def add_cmb_segment(seg_node: Any, mask: np.ndarray, reference_volume: Any, rec:
     if not mask.any():
         raise ValueError(f"CMB {rec.cmb_id}: the mask to add is empty")
     geometry = geometry_of_node(reference_volume)
-    from scipy import ndimage
 
     box = ndimage.find_objects(mask.astype(np.uint8))[0]
     mat = geometry.ijk_to_ras.copy()
@@ -194,7 +194,6 @@ def export_label_array(ctx: SceneContext, seg_node: Any, reference_volume: Any,
 
 def save_segmentation(seg_node: Any, path: str | Path) -> Path:
     """Write ``.seg.nrrd`` (tags included) via Slicer's segmentation storage node, atomically."""
-    import os
 
     import slicer
 

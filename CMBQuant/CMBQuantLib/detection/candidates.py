@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cc3d
 import numpy as np
+from scipy import ndimage
+from scipy.spatial import ConvexHull
 
 from CMBQuantLib.core.geometry import Geometry
 from CMBQuantLib.core.records import (
@@ -45,7 +48,6 @@ class CandidateLimits:
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """26-connected components of a boolean mask, labels 1..N in scan order."""
-    import cc3d
 
     labels, n = cc3d.connected_components(np.ascontiguousarray(mask, dtype=np.uint8), connectivity=26,
                                           return_N=True, out_dtype=np.uint32)
@@ -108,7 +110,6 @@ def unflagged(records: list[CMBRecord]) -> list[CMBRecord]:
 def component_records(labels: np.ndarray, n: int, geometry: Geometry, image: np.ndarray | None = None,
                       prob: np.ndarray | None = None) -> list[CMBRecord]:
     """One record per label value 1..n (features only; no flags)."""
-    import cc3d
 
     if n == 0:
         return []
@@ -154,7 +155,6 @@ def max_diameter_mm(kji: np.ndarray, geometry: Geometry) -> float:
     sp = geometry.spacing[::-1]  # k, j, i
     pts = kji.astype(np.float64)
     if len(pts) > 3000:  # only hull points can be extremal
-        from scipy.spatial import ConvexHull
 
         try:
             pts = pts[ConvexHull(pts).vertices]
@@ -211,7 +211,6 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
 def brain_mask(image: np.ndarray, spacing_kji, erode_mm: float = DEFAULT_ERODE_MM,
                close_mm: float = DEFAULT_CLOSE_MM) -> np.ndarray:
     """Boolean mask on ``image``'s grid (axes k, j, i; ``spacing_kji`` in mm). Empty for an empty image."""
-    from scipy import ndimage
 
     img = np.asarray(image, dtype=np.float32)
     spacing = np.asarray(spacing_kji, dtype=np.float64)

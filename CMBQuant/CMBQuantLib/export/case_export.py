@@ -8,6 +8,10 @@ import numpy as np
 
 from CMBQuantLib.core.atomic import atomic_write_json, atomic_write_text
 from CMBQuantLib.core.counts import COUNT_COLUMNS, counts_document, one_row_csv
+from CMBQuantLib.core.records import write_records_csv
+from CMBQuantLib.core.segments import export_label_array, save_segmentation
+from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.volumes.images import write_image
 
 
 @dataclass
@@ -25,10 +29,6 @@ def export_case(folder: str | Path, out_dir: str | Path,
     ``<case>_cmb_labels.nii.gz`` (voxel = cmb_id, only CMBs with ``statuses``), ``<case>_cmbs.csv``, and
     ``<case>_counts.json``/``.csv``. The review log is replayed first, so a stale table never leaks out.
     """
-    from CMBQuantLib.core.records import write_records_csv
-    from CMBQuantLib.core.segments import export_label_array, save_segmentation
-    from CMBQuantLib.review.session import ReviewSession
-    from CMBQuantLib.volumes.images import write_image
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from CMBQuantLib.core.atomic import atomic_write_text
+from CMBQuantLib.core.case_folder import CASE_JSON, read_case_json
 from CMBQuantLib.core.counts import COUNT_COLUMNS, case_counts
+from CMBQuantLib.review.session import effective_records, log_reviewers
 
 COHORT_COLUMNS = ["case_id"] + COUNT_COLUMNS + ["model", "reviewers"]
 
 
 def is_case_folder(path: Path) -> bool:
-    from CMBQuantLib.core.case_folder import CASE_JSON
 
     return path.is_dir() and (path / CASE_JSON).exists()
 
@@ -29,8 +30,6 @@ def case_folders(root: str | Path) -> list[Path]:
 
 def cohort_row(folder: str | Path) -> dict[str, Any]:
     """One cohort row from a case folder: ``cmbs.csv`` with ``review.jsonl`` replayed over it (the log wins)."""
-    from CMBQuantLib.core.case_folder import read_case_json
-    from CMBQuantLib.review.session import effective_records, log_reviewers
 
     folder = Path(folder)
     info = read_case_json(folder)

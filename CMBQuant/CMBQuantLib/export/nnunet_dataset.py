@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from CMBQuantLib.core.atomic import atomic_write_text
+from CMBQuantLib.core.segments import export_label_array
+from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.volumes.images import write_image
 
 
 @dataclass
@@ -34,9 +37,6 @@ def export_nnunet(folders: Iterable[str | Path], out_root: str | Path, dataset_i
     Cases still holding pending CMBs are skipped when ``require_complete`` (unreviewed labels would teach the
     model the detector's own false positives).
     """
-    from CMBQuantLib.core.segments import export_label_array
-    from CMBQuantLib.review.session import ReviewSession
-    from CMBQuantLib.volumes.images import write_image
 
     if "rejected" in statuses or "pending" in statuses:
         raise ValueError("nnU-Net labels take definite and/or possible CMBs only (rejected/pending are background)")

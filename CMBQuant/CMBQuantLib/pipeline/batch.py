@@ -19,6 +19,8 @@ from CMBQuantLib.core.case_folder import (
     read_case_json,
 )
 from CMBQuantLib.detection.candidates import CandidateLimits
+from CMBQuantLib.export.cohort import case_folders
+from CMBQuantLib.export.cohort import write_cohort as write
 from CMBQuantLib.pipeline.process_case import (
     BatchInput,
     RegionAssigner,
@@ -132,8 +134,6 @@ def run_batch(root: str | Path, out_root: str | Path, segmenter: Segmenter, shar
 
 def merge(out_root: str | Path, cohort_path: str | Path | None = None) -> Path:
     """One ``cohort.csv`` from every complete case folder under ``out_root`` (after all shards finished)."""
-    from CMBQuantLib.export.cohort import case_folders
-    from CMBQuantLib.export.cohort import write_cohort as write
 
     out_root = Path(out_root)
     folders = [f for f in case_folders(out_root) if _complete(f)]
@@ -149,7 +149,6 @@ def _complete(folder: Path) -> bool:
 
 def incomplete_cases(out_root: str | Path) -> list[str]:
     """Case folders a batch started but did not finish (crash, or still running in another shard)."""
-    from CMBQuantLib.export.cohort import case_folders
 
     return [f.name for f in case_folders(out_root) if not _complete(f)]
 

@@ -21,12 +21,16 @@ from CMBQuantLib.core.case_folder import (
     write_case_json,
     write_cmbs_csv,
 )
+from CMBQuantLib.core.counts import write_counts
 from CMBQuantLib.core.geometry import Geometry
 from CMBQuantLib.core.records import CMBRecord
+from CMBQuantLib.core.scene import headless_context
+from CMBQuantLib.core.segments import create_cmb_segmentation, save_segmentation
 from CMBQuantLib.detection.candidates import CandidateLimits, find_candidates
 from CMBQuantLib.detection.candidates import brain_mask as intracranial_mask
 from CMBQuantLib.detection.two_stage import detect
 from CMBQuantLib.volumes.case_open import copy_input_image
+from CMBQuantLib.volumes.images import read_image, volume_node_from_array, write_image
 
 
 @runtime_checkable
@@ -74,10 +78,6 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
     """
     stage = stage or (lambda name, fraction, message: None)
     t0 = time.perf_counter()
-    from CMBQuantLib.core.counts import write_counts
-    from CMBQuantLib.core.scene import headless_context
-    from CMBQuantLib.core.segments import create_cmb_segmentation, save_segmentation
-    from CMBQuantLib.volumes.images import read_image, volume_node_from_array
 
     folder = Path(out_root) / inp.case_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,6 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
         records, labels = one_stage_candidates(output, image, geometry, limits, brain_mask)
         two_stage = {"two_stage": False}
     if write_probability and np.issubdtype(output.dtype, np.floating):
-        from CMBQuantLib.volumes.images import write_image
 
         write_image(output.astype(np.float32), geometry, folder / "prob.nii.gz")
     if regions is not None:

@@ -8,13 +8,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from CMBQuantLib.core.case_folder import read_case_json, write_cmbs_csv
 from CMBQuantLib.core.counts import write_counts
 from CMBQuantLib.core.records import read_records_csv, write_records_csv
+from CMBQuantLib.core.scene import headless_context
+from CMBQuantLib.core.segments import load_segmentation, save_segmentation, update_record
 from CMBQuantLib.regions.assign import assign_regions
 from CMBQuantLib.regions.atlas import ATLAS_SOURCES, AtlasError, download_mars_atlas
 from CMBQuantLib.regions.mapping import MappingError
 from CMBQuantLib.regions.parcellation import ParcellationError, RegionRules
 from CMBQuantLib.regions.template import RegistrationError
+from CMBQuantLib.review.session import effective_records
 from CMBQuantLib.volumes.images import read_image
 
 
@@ -46,11 +50,6 @@ def update_case_folder(folder: Path, assigned: list) -> None:
     Statuses come from the review log replayed (the truth), regions from ``assigned``; the log itself is untouched,
     so a later replay rebuilds the same state with the regions kept in the tags.
     """
-    from CMBQuantLib.core.case_folder import read_case_json, write_cmbs_csv
-    from CMBQuantLib.core.counts import write_counts
-    from CMBQuantLib.core.scene import headless_context
-    from CMBQuantLib.core.segments import load_segmentation, save_segmentation, update_record
-    from CMBQuantLib.review.session import effective_records
 
     regions = {r.cmb_id: r for r in assigned}
     records = effective_records(folder)

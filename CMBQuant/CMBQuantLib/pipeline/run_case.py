@@ -7,8 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from CMBQuantLib.core.records import read_records_csv
+from CMBQuantLib.detection.candidates import CandidateLimits
 from CMBQuantLib.detection.nnunet.prediction import load_run_filter
+from CMBQuantLib.detection.nnunet.segmenter import NNUNetSegmenter
+from CMBQuantLib.pipeline.process_case import BatchInput
+from CMBQuantLib.pipeline.process_case import process_case as write_case
 from CMBQuantLib.pipeline.run_options import CaseResult, RunOptions, StageFn
+from CMBQuantLib.regions.assign import region_assigner
 from CMBQuantLib.volumes.images import SUPPORTED, VolumeInputError, case_id_from_path
 
 
@@ -16,10 +22,6 @@ def process_case(predictor, model_record: dict, input_path: str | Path, out_root
                  options: RunOptions, ctx: Any = None, stage: StageFn | None = None,
                  case_id: str | None = None, cmb_filter: Any = None) -> CaseResult:
     """Run one case into a case folder (the same folder ``cmbquant batch`` writes, via ``batch.process_case``)."""
-    from CMBQuantLib.detection.candidates import CandidateLimits
-    from CMBQuantLib.detection.nnunet.segmenter import NNUNetSegmenter
-    from CMBQuantLib.pipeline.process_case import BatchInput
-    from CMBQuantLib.pipeline.process_case import process_case as write_case
 
     t0 = time.perf_counter()
     input_path = Path(input_path)
@@ -32,7 +34,6 @@ def process_case(predictor, model_record: dict, input_path: str | Path, out_root
     folder = write_case(BatchInput(cid, input_path), out_root, segmenter, regions=region_assigner_for(options, cid),
                         limits=limits, stage=stage, write_probability=True,
                         brain_mask=options.brain_mask)
-    from CMBQuantLib.core.records import read_records_csv
 
     n = len(read_records_csv(folder / "cmbs.csv"))
     files = {p.stem.replace(".seg", "").replace(".nii", ""): str(p) for p in folder.iterdir() if p.is_file()}
@@ -44,7 +45,6 @@ def region_assigner_for(options: RunOptions, case_id: str):
     else template registration; a failed registration leaves the CMBs 'unassigned' with the reason recorded."""
     if options.regions == "none":
         return None
-    from CMBQuantLib.regions.assign import region_assigner
 
     parcellation = None
     if options.parcellation:

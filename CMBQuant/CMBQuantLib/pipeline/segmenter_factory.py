@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from CMBQuantLib.detection.nnunet.prediction import load_predictor, load_run_filter
 from CMBQuantLib.detection.nnunet.segmenter import NNUNetSegmenter
+from CMBQuantLib.pipeline.run_options import RunOptions
 
 
 def create_segmenter(model: str | None = None, device: str = "auto", **options: Any) -> NNUNetSegmenter:
     """The batch command's default factory: ``--model`` (None = shipped demo model) on ``--device``."""
-    from CMBQuantLib.detection.nnunet.prediction import load_predictor, load_run_filter
-    from CMBQuantLib.pipeline.run_options import RunOptions
 
     opts = RunOptions(model=model, device=device, **options)
     predictor, record = load_predictor(opts)

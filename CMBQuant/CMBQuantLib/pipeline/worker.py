@@ -23,18 +23,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from CMBQuantLib.core.atomic import atomic_write_json
+from CMBQuantLib.detection.nnunet.model_store import ModelError
+from CMBQuantLib.detection.nnunet.prediction import load_predictor, load_run_filter
 from CMBQuantLib.pipeline.progress import ProgressEvent, ProgressWriter, parse_line
+from CMBQuantLib.pipeline.run_case import collect_inputs, process_case
+from CMBQuantLib.pipeline.run_options import CaseResult, RunOptions, add_arguments, options_from_args
+from CMBQuantLib.volumes.images import VolumeInputError
 
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder holding CMBQuantLib/
 
 
 def run_job(inputs: list[Path], out: Path, options, writer) -> dict[str, Any]:
     """Load the model once, run every case, never stop the batch for one bad case. Returns the result dict."""
-    from CMBQuantLib.detection.nnunet.model_store import ModelError
-    from CMBQuantLib.detection.nnunet.prediction import load_predictor, load_run_filter
-    from CMBQuantLib.pipeline.run_case import process_case
-    from CMBQuantLib.pipeline.run_options import CaseResult
-    from CMBQuantLib.volumes.images import VolumeInputError
 
     writer.n_cases = max(1, len(inputs))
     result: dict[str, Any] = {"ok": False, "cases": [], "model": None, "options": _jsonable(asdict(options))}
@@ -88,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    from CMBQuantLib.pipeline.run_case import collect_inputs
-    from CMBQuantLib.pipeline.run_options import add_arguments, options_from_args
 
     parser = argparse.ArgumentParser(prog="python -m CMBQuantLib.pipeline.worker")
     add_arguments(parser)
@@ -115,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_result(path: Path, result: dict) -> None:
-    from CMBQuantLib.core.atomic import atomic_write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, result)
@@ -127,7 +125,6 @@ def _write_result(path: Path, result: dict) -> None:
 def worker_command(inputs: list[str | Path], out: str | Path, result_file: str | Path, options=None,
                    python: str | None = None) -> list[str]:
     """argv that starts the worker for ``inputs`` with :class:`RunOptions` ``options``."""
-    from CMBQuantLib.pipeline.run_options import RunOptions
 
     o = options or RunOptions()
     cmd = [python or sys.executable, "-m", "CMBQuantLib.pipeline.worker", *map(str, inputs), "--out", str(out),

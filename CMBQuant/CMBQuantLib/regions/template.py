@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 
 from CMBQuantLib.core.geometry import Geometry, sitk_from_array
 
@@ -83,7 +84,6 @@ def template_files() -> dict[str, Path]:
 
 def load_template(spacing_mm: float = 2.0):
     """(T1, brain mask) as SimpleITK images on a ~``spacing_mm`` grid."""
-    import SimpleITK as sitk
 
     f = template_files()
     t1 = sitk.ReadImage(str(f["t1"]), sitk.sitkFloat32)
@@ -100,7 +100,6 @@ def _factors(image, spacing_mm: float) -> list[int]:
 
 def working_image(swi: np.ndarray, geometry: Geometry, spacing_mm: float = 2.0):
     """The SWI as a float SimpleITK image averaged down to ~``spacing_mm`` (the transform is in world space)."""
-    import SimpleITK as sitk
 
     img = sitk.Cast(sitk_from_array(np.asarray(swi, np.float32), geometry), sitk.sitkFloat32)
     return sitk.BinShrink(img, _factors(img, spacing_mm))
@@ -109,7 +108,6 @@ def working_image(swi: np.ndarray, geometry: Geometry, spacing_mm: float = 2.0):
 def register_to_template(swi: np.ndarray, geometry: Geometry, config: RegistrationConfig | None = None,
                          check: bool = True) -> TemplateRegistration:
     """Rigid then affine registration of the SWI to ICBM152 2009a (Mattes MI, multi-resolution, brain mask)."""
-    import SimpleITK as sitk
 
     cfg = config or RegistrationConfig()
     t0 = time.perf_counter()
@@ -135,7 +133,6 @@ def register_to_template(swi: np.ndarray, geometry: Geometry, config: Registrati
 
 
 def _method(cfg: RegistrationConfig, iterations: int, mask):
-    import SimpleITK as sitk
 
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=cfg.bins)
@@ -154,7 +151,6 @@ def _method(cfg: RegistrationConfig, iterations: int, mask):
 
 
 def _summarise(transform, reg, fixed, mask, moving, seconds: float) -> TemplateRegistration:
-    import SimpleITK as sitk
 
     warped = sitk.Resample(mask, moving, transform.GetInverse(), sitk.sitkNearestNeighbor, 0)
     w = sitk.GetArrayViewFromImage(warped) > 0
@@ -171,7 +167,6 @@ def _summarise(transform, reg, fixed, mask, moving, seconds: float) -> TemplateR
 
 def _head_mask(moving) -> np.ndarray:
     """Head voxels of the SWI: above 15 % of the 98th percentile, largest component, closed and holes filled."""
-    import SimpleITK as sitk
 
     arr = sitk.GetArrayViewFromImage(moving)
     fg = moving > float(0.15 * np.percentile(arr, 98))

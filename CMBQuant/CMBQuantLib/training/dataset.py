@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from CMBQuantLib.core.geometry import Geometry
 from CMBQuantLib.detection.nnunet.predictor import p99_scale
+from CMBQuantLib.phantoms.anatomy import builtin_head
 from CMBQuantLib.phantoms.phantom import Phantom, PhantomConfig, load_label_map, synthesize
+from CMBQuantLib.training.plans import dataset_json
 from CMBQuantLib.volumes.images import write_image
 
 CROP_MM = (96.0, 115.0, 115.0)  # (k, j, i) extent of a training crop
@@ -85,7 +88,6 @@ def crop_labels(labels: np.ndarray, geometry: Geometry, margin: int = 4) -> tupl
 
 def make_phantom(source: Source, config: PhantomConfig) -> Phantom:
     if source.path is None:
-        from CMBQuantLib.phantoms.anatomy import builtin_head
 
         labels, geom = builtin_head(source.seed)
     else:
@@ -126,7 +128,6 @@ def crop_centres(phantom: Phantom, rng: np.random.Generator, n: int) -> list[np.
 def edge_centres(phantom: Phantom, rng: np.random.Generator, n: int) -> list[np.ndarray]:
     """Crop centres on the brain surface (cortex, sulcal CSF and its veins, scalp and the air beyond): the places of
     the run-3 model's false positives. Whatever CMBs fall inside are labelled as usual."""
-    from scipy import ndimage
 
     brain = phantom.anatomy[::2, ::2, ::2] > 0
     edge = np.argwhere(brain & ~ndimage.binary_erosion(brain, iterations=2)) * 2
@@ -146,7 +147,6 @@ def build_raw_dataset(out: Path, sources: list[Source], crops_per_phantom: int =
 
     ``config_fn`` / ``centres_fn`` replace the phantom distribution and the crop placement; ``first_index`` appends
     cases after an existing dataset (then the caller writes ``dataset.json`` for the total)."""
-    from CMBQuantLib.training.plans import dataset_json
 
     config_fn = config_fn or randomised_config
     centres_fn = centres_fn or crop_centres

@@ -10,7 +10,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from CMBQuantLib.training.plans import CONFIGURATION, DATASET_NAME, PLANS_NAME
+from CMBQuantLib.training.plans import CONFIGURATION, DATASET_NAME, PLANS_NAME, dataset_json, small_plans
 
 TRAINER_DIR = f"nnUNetTrainer__{PLANS_NAME}__{CONFIGURATION}"
 
@@ -83,7 +83,6 @@ def build_untrained_model(out: Path, plans: dict | None = None, final_bias: tupl
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    from CMBQuantLib.training.plans import dataset_json, small_plans
 
     plans = plans or small_plans()
     pm = PlansManager(plans)

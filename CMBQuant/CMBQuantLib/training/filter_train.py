@@ -23,6 +23,9 @@ from CMBQuantLib.core.atomic import atomic_write_json
 from CMBQuantLib.detection.cmb_filter import FilterSpec, save_filter
 from CMBQuantLib.detection.features import FEATURE_NAMES
 from CMBQuantLib.detection.screening import ScreenSettings
+from CMBQuantLib.detection.validation.evaluate import evaluate_folders
+from CMBQuantLib.pipeline.process_case import BatchInput, process_case
+from CMBQuantLib.pipeline.segmenter_factory import create_segmenter
 from CMBQuantLib.training.filter_data import (
     PhantomJob,
     cache_phantom,
@@ -155,9 +158,6 @@ def stage_heldout(jobs: list[PhantomJob], work: Path, out: Path) -> None:
 def stage_evaluate(work: Path, model: str | None, filter_choice: str = "auto") -> dict:
     """The default pipeline (``cmbquant run``: nnU-Net + screen + filter, regions off) on the held-out phantoms,
     scored by ``cmbquant evaluate``'s matching; results per split in ``<work>/evaluate/<split>/``."""
-    from CMBQuantLib.detection.validation.evaluate import evaluate_folders
-    from CMBQuantLib.pipeline.process_case import BatchInput, process_case
-    from CMBQuantLib.pipeline.segmenter_factory import create_segmenter
 
     segmenter = create_segmenter(model=model, device="cpu", filter=filter_choice)
     out: dict = {}

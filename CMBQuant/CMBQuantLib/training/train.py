@@ -23,7 +23,10 @@ from CMBQuantLib.training.dataset import (
     synthseg_maps,
     write_test_phantoms,
 )
-from CMBQuantLib.training.plans import CONFIGURATION, DATASET_NAME, PLANS_NAME, small_plans
+from CMBQuantLib.training.evaluate import evaluate_folder
+from CMBQuantLib.training.export import export_demo_model
+from CMBQuantLib.training.plans import CONFIGURATION, DATASET_NAME, PLANS_NAME, dataset_json, small_plans
+from CMBQuantLib.training.trainer import CMBQuantDemoTrainer
 
 TRAIN_SYNTHSEG = 12  # maps 01-12 train, 13-14 are held out (unseen anatomy)
 
@@ -61,7 +64,6 @@ def stage_data_small(work: Path, shared: Path, part: int = 0, parts: int = 1, n_
                      crops_per_phantom: int = 6) -> None:
     """Append crops with many 2-4.5 mm CMBs and brain-surface crops (veins, CSF, air) after the existing cases.
     ``part``/``parts`` split the phantoms over processes (case numbers stay disjoint)."""
-    from CMBQuantLib.training.plans import dataset_json
 
     raw = work / "raw" / DATASET_NAME
     base = int(json.loads((raw / "dataset.json").read_text())["numTraining"])  # cases before this stage
@@ -115,7 +117,6 @@ def stage_train(work: Path, iterations: int, budget_s: float | None = None, thre
                 oversample: float | None = None) -> Path:
     import torch
 
-    from CMBQuantLib.training.trainer import CMBQuantDemoTrainer
 
     torch.set_num_threads(threads)  # on a shared 2-core machine one thread was 4x faster than two (oversubscription)
     pre = work / "preprocessed" / DATASET_NAME
@@ -177,11 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             stage_train(a.work, a.iterations, a.budget_minutes * 60 if a.budget_minutes else None, a.threads,
                         init_from=a.init_from, initial_lr=a.lr, oversample=a.oversample)
         elif s == "export":
-            from CMBQuantLib.training.export import export_demo_model
 
             export_demo_model(a.work, a.model_out)
         elif s == "evaluate":
-            from CMBQuantLib.training.evaluate import evaluate_folder
 
             evaluate_folder(a.work, a.eval_model, prob_dir=a.prob_dir, out_name=a.metrics_name)
         print(f"stage {s}: {time.time() - t0:.0f} s", flush=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from CMBQuantLib.core.atomic import atomic_write_bytes
 from CMBQuantLib.core.case_folder import (
     IMAGE_FILE,
     SEG_FILE,
@@ -16,15 +17,15 @@ from CMBQuantLib.core.case_folder import (
     case_image_path,
     read_case_json,
 )
-from CMBQuantLib.core.geometry import Geometry
-from CMBQuantLib.core.scene import SceneContext
+from CMBQuantLib.core.geometry import Geometry, geometry_of_node
+from CMBQuantLib.core.scene import SceneContext, headless_context
+from CMBQuantLib.core.segments import load_segmentation
+from CMBQuantLib.volumes.images import array_of, load_volume, read_image, volume_node_from_array, write_image
 
 
 def copy_input_image(folder: str | Path, input_file: str | Path, image: np.ndarray | None = None,
                      geometry: Geometry | None = None) -> Path:
     """``image.nii.gz`` in the case folder, so the case opens on another machine (byte copy when already .nii.gz)."""
-    from CMBQuantLib.core.atomic import atomic_write_bytes
-    from CMBQuantLib.volumes.images import write_image
 
     dest = Path(folder) / IMAGE_FILE
     src = Path(input_file)
@@ -32,7 +33,6 @@ def copy_input_image(folder: str | Path, input_file: str | Path, image: np.ndarr
         atomic_write_bytes(dest, src.read_bytes())
     else:
         if image is None or geometry is None:
-            from CMBQuantLib.volumes.images import read_image
 
             image, geometry = read_image(src)
         tmp = dest.with_name(".image.tmp.nii.gz")
@@ -66,10 +66,6 @@ def open_case(folder: str | Path, ctx: SceneContext | None = None, require_image
     Without the image (moved input, no copy) a blank volume on the case geometry stands in when
     ``require_image`` is False, so labels and counts can still be exported.
     """
-    from CMBQuantLib.core.geometry import geometry_of_node
-    from CMBQuantLib.core.scene import headless_context
-    from CMBQuantLib.core.segments import load_segmentation
-    from CMBQuantLib.volumes.images import array_of, load_volume, volume_node_from_array
 
     folder = Path(folder)
     info = read_case_json(folder)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 
 from CMBQuantLib.core.geometry import Geometry, geometry_from_sitk, sitk_from_array
 from CMBQuantLib.core.scene import SceneContext, read_with_storage_node
@@ -28,7 +29,6 @@ def _suffix(path: Path) -> str:
 
 def write_image(array: np.ndarray, geometry: Geometry, path: str | Path) -> Path:
     """Write a [k, j, i] array as NIfTI/NRRD with the given geometry (compressed)."""
-    import SimpleITK as sitk
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +45,6 @@ def read_image(path: str | Path) -> tuple[np.ndarray, Geometry]:
 
 
 def _read_sitk(path: Path) -> Any:
-    import SimpleITK as sitk
 
     if not path.exists():
         raise VolumeInputError(f"{path}: file not found. Check the path (and that the drive is mounted).")
@@ -94,7 +93,6 @@ def _check_header(image: Any, path: Path) -> None:
 
 
 def _sitk_array(image: Any) -> np.ndarray:
-    import SimpleITK as sitk
 
     if image.GetDimension() == 4:
         extractor = sitk.ExtractImageFilter()

@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Callable, Protocol
 
 import numpy as np
+from scipy import ndimage
 
-from CMBQuantLib.detection.nnunet.model_store import DEMO_MODEL_NAME
+from CMBQuantLib.detection.nnunet.filter_select import select_filter
+from CMBQuantLib.detection.nnunet.model_store import DEMO_MODEL_NAME, checkpoint_sha256, resolve_model, validate_model
+from CMBQuantLib.detection.nnunet.predictor import CMBPredictor, PredictorOptions, p99_scale
 
 StageFn = Callable[[str, float, str], None]  # (stage, fraction of this case, message)
 
@@ -31,8 +34,6 @@ class ModelChoice(Protocol):
 
 def load_predictor(options: ModelChoice):
     """Validate then load the model once (seconds); returns the predictor and the model record for case.json."""
-    from CMBQuantLib.detection.nnunet.model_store import checkpoint_sha256, resolve_model, validate_model
-    from CMBQuantLib.detection.nnunet.predictor import CMBPredictor, PredictorOptions
 
     folder = resolve_model(options.model)
     spec = validate_model(folder, options.folds, options.checkpoint, options.configuration)
@@ -60,7 +61,6 @@ def load_predictor(options: ModelChoice):
 
 def load_run_filter(options: ModelChoice, model_record: dict):
     """The CMB filter of a run (None: one-stage nnU-Net), recorded in the model record for case.json."""
-    from CMBQuantLib.detection.nnunet.filter_select import select_filter
 
     cmb_filter = select_filter(options.filter, model_record.get("folder"), options.filter_threshold)
     model_record["filter"] = cmb_filter.info() if cmb_filter is not None else None
@@ -69,7 +69,6 @@ def load_run_filter(options: ModelChoice, model_record: dict):
 
 def head_box(image: np.ndarray, spacing_kji: np.ndarray, margin_mm: float = 10.0) -> tuple[slice, slice, slice]:
     """Bounding box of the head: voxels above 15 % of the 99th percentile, largest blob, + margin."""
-    from scipy import ndimage
 
     step = 2
     small = image[::step, ::step, ::step]
@@ -92,7 +91,6 @@ def predict_volume(predictor, image: np.ndarray, spacing_kji, crop_to_head: bool
     box = head_box(image, spacing_kji) if crop_to_head else tuple(slice(0, s) for s in image.shape)
     sub = np.ascontiguousarray(image[box], dtype=np.float32)
     cb = (lambda f, m: stage("predict", 0.1 + 0.7 * f, m)) if stage else None
-    from CMBQuantLib.detection.nnunet.predictor import p99_scale
 
     pred = predictor.predict(sub, spacing_kji, cb, scale=p99_scale(image))
     prob = np.zeros(image.shape, np.float16)

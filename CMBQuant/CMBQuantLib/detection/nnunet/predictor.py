@@ -12,8 +12,10 @@ is refused unless ``trust_checkpoint=True``, because unpickling runs arbitrary c
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import pickle
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -67,7 +69,6 @@ def resolve_defaults(options: PredictorOptions, device: str) -> tuple[float, boo
 
 def load_checkpoint(path, trust: bool = False) -> tuple[dict, bool]:
     """``(checkpoint, loaded_weights_only)``; see the module docstring for the trust rule."""
-    import pickle
 
     import torch
 
@@ -166,7 +167,6 @@ def _predictor_class():
 
 
 def _build_predictor(spec: ModelSpec, device, step: float, mirror: bool, trust: bool):
-    import json
 
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
