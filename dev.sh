@@ -50,6 +50,7 @@ case "$cmd" in
   test)
     install_python_deps
     install_browser
+    "$VENV/bin/lint-imports" --no-cache  # the layers contract of docs/architecture.md (pyproject.toml [tool.importlinter])
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
     ;;
   *)
