@@ -1,4 +1,4 @@
-"""CMBQuantStats Slicer module: binds CMBQuantStats.ui to CMBQuantStatsLib. No statistics live here."""
+"""CMBQuantStats Slicer module: builds the panels on CMBQuantStats.ui; the statistics live in CMBQuantStatsLib."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +11,15 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 
-STATS_REQUIREMENTS = "statsmodels>=0.14 openpyxl>=3.1 matplotlib>=3.7"
+from CMBQuantLib.core.dependencies import Requirement, ensure
+from CMBQuantStatsLib.parameters import StatsParameters, load_parameters, parameter_node, save_parameters
+from CMBQuantStatsLib.study import StudyConfig, StudyRequest, build_study
+from CMBQuantStatsWidgets.inputs_panel import StatsInputsPanel
+from CMBQuantStatsWidgets.results_panel import StatsResultsPanel
+
+#: Installed on first use, with consent (never at import); statsmodels brings pandas, scipy and patsy.
+STATS_REQUIREMENTS = (Requirement("statsmodels", "statsmodels>=0.14"), Requirement("openpyxl", "openpyxl>=3.1"),
+                      Requirement("matplotlib", "matplotlib>=3.7"))
 
 
 class CMBQuantStats(ScriptedLoadableModule):
@@ -19,42 +27,53 @@ class CMBQuantStats(ScriptedLoadableModule):
         super().__init__(parent)
         parent.title = "CMBQuant Stats"
         parent.categories = ["Quantification"]
-        parent.dependencies = []
+        parent.dependencies = ["CMBQuant"]  # the shared consent helper (CMBQuantLib.core.dependencies)
         parent.contributors = ["CMBQuant developers"]
         parent.helpText = ("Pool reviewed CMB counts with WMH and clinical tables, fit the seed study's regressions "
-                           "and count models, validate a CMB model against reference labels, write an HTML report.")
+                           "and count models, write an HTML report. Detector evaluation is in the CMBQuant module.")
         parent.acknowledgementText = "Ko et al., AJNR 2025;46:1007; statsmodels."
 
 
-def ensure_stats_dependencies() -> bool:
-    """statsmodels & co are installed on first use, with consent (never at import)."""
-    try:
-        import matplotlib  # noqa: F401
-        import openpyxl  # noqa: F401
-        import statsmodels  # noqa: F401
-    except ImportError:
-        if not slicer.util.confirmOkCancelDisplay(f"CMBQuantStats needs to install: {STATS_REQUIREMENTS}. Proceed?"):
-            return False
-        slicer.util.pip_install(STATS_REQUIREMENTS)
-    return True
-
-
 class CMBQuantStatsLogic(ScriptedLoadableModuleLogic):
-    """Runs the CLI's own study pipeline and mirrors results into MRML table and plot nodes."""
+    """The scene side of the module: its parameter node, the study run (the CLI's own) and the result views."""
 
-    def analyse(self, argv: list[str], out_dir: str):
-        from CMBQuantStatsLib.cli import build_parser, run_study, study_from_args
+    def load_parameters(self) -> StatsParameters:
+        return load_parameters(parameter_node(slicer.mrmlScene))
+
+    def save_parameters(self, params: StatsParameters) -> None:
+        save_parameters(parameter_node(slicer.mrmlScene), params)
+
+    def ensure_dependencies(self) -> bool:
+        return ensure(STATS_REQUIREMENTS, "CMBQuant Stats", slicer.util.confirmOkCancelDisplay,
+                      lambda specs: slicer.util.pip_install(" ".join(specs)))
+
+    def default_output(self) -> str:
+        return str(Path(slicer.app.temporaryPath) / "CMBQuantStats")
+
+    def analyse(self, study: StudyConfig, out_dir: str):
+        """Pool, fit and write the outputs, then mirror the results into a table node and plot charts."""
+        # imported here: they need pandas / statsmodels, installed by ensure_dependencies on first use
         from CMBQuantStatsLib.nodes import dataframe_to_table_node, forest_plot_chart, scatter_chart
+        from CMBQuantStatsLib.pipeline import run_study
 
-        study = study_from_args(build_parser().parse_args(argv + ["--out", out_dir]))
         pooled, analysis, paths = run_study(study, out_dir)
         scene = slicer.mrmlScene
         table = dataframe_to_table_node(scene, analysis.results, name="CMBQuant results")
         charts = [forest_plot_chart(scene, analysis.results), scatter_chart(scene, pooled.data)]
         return table, charts, paths
 
+    def show_results(self, table, charts) -> None:
+        slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView)
+        selection = slicer.app.applicationLogic().GetSelectionNode()
+        selection.SetActiveTableID(table.GetID())
+        selection.SetActivePlotChartID(charts[0].GetID())
+        slicer.app.applicationLogic().PropagateTableSelection()
+        slicer.app.applicationLogic().PropagatePlotChartSelection()
+
 
 class CMBQuantStatsWidget(ScriptedLoadableModuleWidget):
+    """Loads the .ui and builds the panels; the panels talk to the logic only."""
+
     def setup(self):
         super().setup()
         ui_widget = slicer.util.loadUI(self.resourcePath("UI/CMBQuantStats.ui"))
@@ -62,52 +81,18 @@ class CMBQuantStatsWidget(ScriptedLoadableModuleWidget):
         self.ui = slicer.util.childWidgetVariables(ui_widget)
         ui_widget.setMRMLScene(slicer.mrmlScene)
         self.logic = CMBQuantStatsLogic()
-        self.ui.runButton.clicked.connect(self.onRun)
-        self.ui.evaluateButton.clicked.connect(self.onEvaluate)
+        self.inputs = StatsInputsPanel(self.ui, self.logic)
+        self.results = StatsResultsPanel(self.ui, self.logic, self.inputs.read)
+        self.inputs.setup()
+        self.results.setup()
 
-    def _argv(self) -> list[str]:
-        u = self.ui
-        argv = []
-        for flag, widget in (("--config", u.configPathLineEdit), ("--cohort", u.cohortPathLineEdit),
-                             ("--wmh", u.wmhPathLineEdit), ("--clinical", u.clinicalPathLineEdit)):
-            if widget.currentPath:
-                argv += [flag, widget.currentPath]
-        argv += ["--count-mode", u.countsComboBox.currentText]
-        if u.robustCheckBox.checked:
-            argv.append("--robust")
-        if u.formulaLineEdit.text.strip():
-            argv += ["--model", u.formulaLineEdit.text.strip()]
-        return argv
-
-    def onRun(self):
-        if not ensure_stats_dependencies():
-            return
-        out = self.ui.outputPathLineEdit.currentPath or str(Path(slicer.app.temporaryPath) / "CMBQuantStats")
-        with slicer.util.tryWithErrorDisplay("Analysis failed", waitCursor=True):
-            table, charts, paths = self.logic.analyse(self._argv(), out)
-            slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView)
-            slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(table.GetID())
-            slicer.app.applicationLogic().GetSelectionNode().SetActivePlotChartID(charts[0].GetID())
-            slicer.app.applicationLogic().PropagateTableSelection()
-            slicer.app.applicationLogic().PropagatePlotChartSelection()
-            self.ui.statusLabel.text = f"Report: {paths['html']}"
-
-    def onEvaluate(self):
-        from CMBQuantLib.detection.validation.evaluate import evaluate_folders
-        from CMBQuantStatsLib.nodes import dataframe_to_table_node
-
-        u = self.ui
-        out = Path(u.outputPathLineEdit.currentPath or Path(slicer.app.temporaryPath) / "CMBQuantStats") / "validation"
-        with slicer.util.tryWithErrorDisplay("Validation failed", waitCursor=True):
-            result = evaluate_folders(Path(u.predictionsPathLineEdit.currentPath),
-                                      Path(u.referencePathLineEdit.currentPath), out,
-                                      distance_mm=u.distanceSpinBox.value)
-            dataframe_to_table_node(slicer.mrmlScene, result.per_case, name="CMB validation per case")
-            self.ui.statusLabel.text = f"Validation: {out / 'validation.html'}"
+    def enter(self):
+        """Show the scene's choices (a scene loaded since setup brings its own parameter node)."""
+        self.inputs.show(self.logic.load_parameters())
 
 
 class CMBQuantStatsTest(ScriptedLoadableModuleTest):
-    """Inside Slicer: a simulated study through the real pipeline into table and plot nodes."""
+    """Inside Slicer: a simulated study through the real pipeline into table and plot nodes; the parameter node."""
 
     def runTest(self):
         import tempfile
@@ -117,6 +102,10 @@ class CMBQuantStatsTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
         folder = tempfile.mkdtemp()
         files = write_demo(folder, n=300, seed=7)
-        table, charts, paths = CMBQuantStatsLogic().analyse(["--config", str(files["config"])], folder)
+        logic = CMBQuantStatsLogic()
+        table, charts, paths = logic.analyse(build_study(StudyRequest(config=str(files["config"]))), folder)
         self.assertGreater(table.GetTable().GetNumberOfRows(), 10)
         self.assertTrue(Path(paths["html"]).exists())
+        params = StatsParameters(config=str(files["config"]), robust=True, formula="mmse ~ total + age")
+        logic.save_parameters(params)
+        self.assertEqual(logic.load_parameters(), params)

@@ -2,21 +2,23 @@
 real batch pipeline with an ORACLE segmenter (the phantom's ground truth), and tiny synthetic SWI volumes."""
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
+import tempfile
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
 from CMBQuantLib.pipeline.process_case import BatchInput, process_case
 from CMBQuantLib.volumes.images import write_image
 
 
 @functools.lru_cache(maxsize=1)
 def phantom():
-    from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
-
     return builtin_phantom(0, PhantomConfig(n_cmbs=9))
 
 
@@ -95,13 +97,8 @@ _TEMPLATES: dict[tuple, Path] = {}
 
 def fresh_case(tmp_path: Path, drop: tuple[int, ...] = (), confidence: tuple[tuple[int, float], ...] = ()) -> Path:
     """A private copy of a phantom case folder (built once per process per variant: building takes seconds)."""
-    import shutil
-    import tempfile
-
     key = (drop, confidence)
     if key not in _TEMPLATES:
-        import atexit
-
         work = Path(tempfile.mkdtemp(prefix="cmbq-review-"))
         atexit.register(shutil.rmtree, work, True)
         _TEMPLATES[key] = phantom_case(work, drop, dict(confidence))

@@ -4,7 +4,8 @@ from review_helpers import fresh_case, phantom
 
 from CMBQuantLib.commands.cli import main
 from CMBQuantLib.core.counts import count_keys
-from CMBQuantLib.review.session import ReviewSession, effective_records
+from CMBQuantLib.review.replay import effective_records
+from CMBQuantLib.review.session import ReviewSession
 from CMBQuantLib.volumes.images import write_image
 
 EXPECTED = {"lobar": "lobar", "juxtacortical": "lobar", "deep": "deep", "infratentorial": "infratentorial"}

@@ -7,7 +7,7 @@ import json
 from review_helpers import fresh_case
 
 from CMBQuantLib.commands.subcommands import SUBCOMMANDS
-from CMBQuantLib.review.session import effective_records
+from CMBQuantLib.review.replay import effective_records
 
 
 def run(argv):

@@ -23,7 +23,9 @@ from CMBQuantLib.review.filtered import (
     set_show_filtered,
     visible_records,
 )
-from CMBQuantLib.review.session import ReviewSession, effective_records, queue_order
+from CMBQuantLib.review.filtered import queue_order
+from CMBQuantLib.review.replay import effective_records
+from CMBQuantLib.review.session import ReviewSession
 from CMBQuantLib.volumes.case_open import open_case
 
 # segmenter confidence (the oracle's) and the CMB filter's p_cmb, deliberately in different orders

@@ -10,6 +10,7 @@ import pytest
 from test_review_filter_session import FILTERED, P_CMB, make_filtered_case
 from web_harness import CHROMIUM, browser_page, frame_number, open_page, review_server, wait_frame_after
 
+from CMBQuantLib.review.key_dispatch import KeyDispatcher
 from CMBQuantLib.review.keymap import (
     DEFAULT_KEYMAP,
     SLICER_VIEW_KEYS,
@@ -18,7 +19,9 @@ from CMBQuantLib.review.keymap import (
     check_keymap,
     normalise,
 )
-from CMBQuantLib.web.keys import KeyDispatcher, browser_keys
+from CMBQuantLib.web.controller import WebReviewController
+from CMBQuantLib.web.keys import browser_keys
+from CMBQuantLib.web.page import TABLE_COLUMNS
 
 
 def test_h_toggles_the_filter_rejections_and_is_forwarded():
@@ -41,11 +44,8 @@ def test_a_keymap_taking_a_slicer_view_key_is_refused():
 
 
 def test_controller_hides_filter_rejections_until_h_and_shows_p_cmb(tmp_path):
-    from CMBQuantLib.web.controller import ReviewController
-    from CMBQuantLib.web.page import TABLE_COLUMNS
-
     case = make_filtered_case(tmp_path)
-    web = ReviewController(case, "web-reader")
+    web = WebReviewController(case, "web-reader")
     web.open_case(web.cases[0].case_id)
     try:
         rows = web.snapshot()["rows"]

@@ -15,7 +15,7 @@ from CMBQuantLib.review.keymap import (
     keymap_json,
     web_key,
 )
-from CMBQuantLib.review.session import REASONS
+from CMBQuantLib.review.decision_log import REASONS
 
 
 def test_default_keys_cover_every_review_action_once():

@@ -14,7 +14,9 @@ from review_helpers import fresh_case
 
 from CMBQuantLib.core.case_folder import CaseFolderError
 from CMBQuantLib.core.records import read_records_csv
-from CMBQuantLib.review.session import ReviewLogWarning, ReviewSession, effective_records
+from CMBQuantLib.review.decision_log import ReviewLogWarning
+from CMBQuantLib.review.replay import effective_records
+from CMBQuantLib.review.session import ReviewSession
 
 LIB = str(Path(__file__).resolve().parents[1] / "CMBQuant")
 

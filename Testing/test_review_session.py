@@ -10,7 +10,8 @@ from review_helpers import fresh_case, phantom
 from CMBQuantLib.core.records import FLAG_ADDED, read_records_csv
 from CMBQuantLib.core.scene import headless_context
 from CMBQuantLib.core.segments import export_label_array, load_segmentation, read_records
-from CMBQuantLib.review.session import ReviewSession, effective_records
+from CMBQuantLib.review.replay import effective_records
+from CMBQuantLib.review.session import ReviewSession
 
 CONF = ((1, 0.55), (2, 0.95), (3, 0.7), (4, 0.8), (5, 0.6), (6, 0.9), (7, 0.75), (8, 0.65), (9, 0.85))
 

@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = {"CMBQuant": "CMBQuantLib", "CMBQuantStats": "CMBQuantStatsLib"}
+# Qt panels of a module (Slicer only; they bind the .ui)
+PANELS = {"CMBQuant": "CMBQuantWidgets", "CMBQuantStats": "CMBQuantStatsWidgets"}
 sys.path.insert(0, str(ROOT / "tools"))
 from make_cmake import module_files  # noqa: E402
 
@@ -29,7 +31,8 @@ def test_ui_file_parses_with_a_mrml_widget_root(module):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_every_widget_the_module_uses_exists_in_its_ui(module):
-    source = (ROOT / module / f"{module}.py").read_text(encoding="utf-8")
+    files = [ROOT / module / f"{module}.py"] + sorted((ROOT / module / PANELS.get(module, "-")).glob("*.py"))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in files)  # the module file and its panels
     used = set(re.findall(r"(?:self\.ui|\bu)\.([A-Za-z_]\w*)", source))
     missing = used - ui_widget_names(module)
     assert used, "the module binds no widget"
@@ -45,6 +48,26 @@ def test_cmakelists_lists_every_script_and_resource(module):
     assert not missing, f"not listed in {module}/CMakeLists.txt (run tools/make_cmake.py): {sorted(missing)}"
     assert all((ROOT / module / f).exists() for f in listed), "CMakeLists lists a file that does not exist"
     assert f"{module}.py" in scripts and f"Resources/UI/{module}.ui" in resources
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_each_module_registers_its_self_test_with_ctest(module):
+    text = (ROOT / module / "CMakeLists.txt").read_text()
+    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text
+    assert f"set(MODULE_NAME {module})" in text
+    source = (ROOT / module / f"{module}.py").read_text()
+    assert re.search(rf"^class {module}Test\(ScriptedLoadableModuleTest\):", source, re.M)
+
+
+def test_cmbquant_panels_ship_with_the_module():
+    scripts, _ = module_files("CMBQuant")
+    for panel in ("inference_panel", "review_panel", "regions_panel", "export_panel", "protocols"):
+        assert f"CMBQuantWidgets/{panel}.py" in scripts
+
+
+def test_cmbquant_panels_bind_the_evaluate_detector_section():
+    names = ui_widget_names("CMBQuant")
+    assert {"predictionsPathLineEdit", "referencePathLineEdit", "distanceSpinBox", "evaluateButton"} <= names
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -8,9 +8,10 @@ import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from CMBQuantStatsLib.models import AnalysisOptions, add_fdr, bh_fdr, model_summary, run_analysis, table1, vif
+from CMBQuantStatsLib.models import add_fdr, bh_fdr, model_summary, run_analysis, table1, vif
+from CMBQuantStatsLib.options import AnalysisOptions
+from CMBQuantStatsLib.pooling import pool_tables
 from CMBQuantStatsLib.simulate import simulate_cohort
-from CMBQuantStatsLib.tables import pool_tables
 
 
 @pytest.fixture(scope="module")

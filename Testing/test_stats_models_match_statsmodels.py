@@ -8,9 +8,10 @@ import statsmodels.formula.api as smf
 from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-from CMBQuantStatsLib.models import ZINB_INFLATE_START, AnalysisOptions, ModelSpec, fit_model, run_analysis, seed_specs
+from CMBQuantStatsLib.models import ZINB_INFLATE_START, fit_model, run_analysis, seed_specs
+from CMBQuantStatsLib.options import AnalysisOptions, ModelSpec
+from CMBQuantStatsLib.pooling import pool_tables
 from CMBQuantStatsLib.simulate import simulate_cohort
-from CMBQuantStatsLib.tables import pool_tables
 
 TOL = 1e-8
 COVS = "age + sex + hypertension + diabetes + hyperlipidemia + bmi + wmh_burden"

@@ -6,10 +6,11 @@ import pytest
 
 pytest.importorskip("slicer")
 from CMBQuantLib.core.scene import headless_context
-from CMBQuantStatsLib.models import AnalysisOptions, run_analysis
+from CMBQuantStatsLib.models import run_analysis
 from CMBQuantStatsLib.nodes import dataframe_to_table_node, forest_plot_chart, scatter_chart, table_node_to_dataframe
+from CMBQuantStatsLib.options import AnalysisOptions
+from CMBQuantStatsLib.pooling import pool_tables
 from CMBQuantStatsLib.simulate import simulate_cohort
-from CMBQuantStatsLib.tables import pool_tables
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from CMBQuantStatsLib.cli import main, parse_model
-from CMBQuantStatsLib.models import AnalysisOptions, run_analysis
+from CMBQuantStatsLib.cli import main
+from CMBQuantStatsLib.models import run_analysis
+from CMBQuantStatsLib.options import AnalysisOptions
+from CMBQuantStatsLib.pooling import pool_tables
 from CMBQuantStatsLib.report import ReportSection, build_report, family_table, write_outputs
 from CMBQuantStatsLib.simulate import simulate_cohort, write_simulated
-from CMBQuantStatsLib.tables import pool_tables
+from CMBQuantStatsLib.study import parse_model
 
 PKG = Path(__file__).resolve().parents[1] / "CMBQuantStats" / "CMBQuantStatsLib"
 
@@ -157,8 +159,8 @@ def test_demo_study_runs_through_the_cli(tmp_path, capsys):
 
 
 def test_study_config_round_trip(tmp_path):
-    from CMBQuantStatsLib.cli import load_study, save_study
     from CMBQuantStatsLib.simulate import write_demo
+    from CMBQuantStatsLib.study import load_study, save_study
 
     paths = write_demo(tmp_path / "demo", n=50, seed=1)
     study = load_study(paths["config"])

@@ -4,9 +4,11 @@ import warnings
 import numpy as np
 import pytest
 
-from CMBQuantStatsLib.models import AnalysisOptions, ModelSpec, fit_model, run_analysis
+from CMBQuantStatsLib.models import fit_model, run_analysis
+from CMBQuantStatsLib.options import AnalysisOptions, ModelSpec
+from CMBQuantStatsLib.pooling import pool_tables
+from CMBQuantStatsLib.roles import ColumnRoles
 from CMBQuantStatsLib.simulate import SimEffects, simulate_cohort
-from CMBQuantStatsLib.tables import ColumnRoles, pool_tables
 
 N = 3000
 

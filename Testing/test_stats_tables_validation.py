@@ -5,8 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from CMBQuantStatsLib.pooling import pool_tables
+from CMBQuantStatsLib.pooling_report import complete_cases
+from CMBQuantStatsLib.problems import StatsInputError
+from CMBQuantStatsLib.reading import read_table
+from CMBQuantStatsLib.roles import ColumnRoles
 from CMBQuantStatsLib.simulate import simulate_cohort, write_simulated
-from CMBQuantStatsLib.tables import ColumnRoles, StatsInputError, complete_cases, pool_tables, read_table
 
 
 @pytest.fixture()

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from CMBQuantLib.detection.validation import evaluate as E
+from CMBQuantLib.commands.evaluate_command import main
+from CMBQuantLib.detection.validation.inputs import GeometryMismatchError, InputError, case_id_of, load_pair
+from CMBQuantLib.detection.validation.lesion_sizes import size_table
 
 SHAPE_ZYX = (10, 20, 20)
 SPACING = (0.5, 0.5, 2.0)  # x, y, z
@@ -60,10 +62,10 @@ def folders(tmp_path):
 
 
 def test_case_id_strips_image_extensions_and_seg_suffix():
-    assert E.case_id_of(Path("sub-01.seg.nrrd")) == "sub-01"
-    assert E.case_id_of(Path("sub-01.nii.gz")) == "sub-01"
-    assert E.case_id_of(Path("a.b.NRRD")) == "a.b"
-    assert E.case_id_of(Path("x.txt")) is None
+    assert case_id_of(Path("sub-01.seg.nrrd")) == "sub-01"
+    assert case_id_of(Path("sub-01.nii.gz")) == "sub-01"
+    assert case_id_of(Path("a.b.NRRD")) == "a.b"
+    assert case_id_of(Path("x.txt")) is None
 
 
 def test_evaluate_end_to_end_on_nifti(folders, tmp_path, capsys):
@@ -71,7 +73,7 @@ def test_evaluate_end_to_end_on_nifti(folders, tmp_path, capsys):
     sites = tmp_path / "sites.csv"
     sites.write_text("case_id,site\nc1,internal\nc2,external\nc3,external\n")
     out = tmp_path / "out"
-    rc = E.main([str(p), str(r), "--out", str(out), "--sites", str(sites), "--bootstrap", "100", "--seed", "3"])
+    rc = main([str(p), str(r), "--out", str(out), "--sites", str(sites), "--bootstrap", "100", "--seed", "3"])
     assert rc == 0
     err = capsys.readouterr().err
     assert "only_pred" in err and "only_ref" in err
@@ -111,7 +113,7 @@ def test_evaluate_end_to_end_on_nifti(folders, tmp_path, capsys):
 def test_evaluate_is_reproducible_for_a_seed(folders, tmp_path):
     p, r = folders
     for name in ("a", "b"):
-        assert E.main([str(p), str(r), "--out", str(tmp_path / name), "--bootstrap", "200", "--seed", "5",
+        assert main([str(p), str(r), "--out", str(tmp_path / name), "--bootstrap", "200", "--seed", "5",
                        "--no-html"]) == 0
     assert (tmp_path / "a" / "summary.csv").read_text() == (tmp_path / "b" / "summary.csv").read_text()
     assert not (tmp_path / "a" / "validation.html").exists()
@@ -119,9 +121,9 @@ def test_evaluate_is_reproducible_for_a_seed(folders, tmp_path):
 
 def test_overlap_rule_and_distance_option_reach_the_metrics(folders, tmp_path):
     p, r = folders
-    assert E.main([str(p), str(r), "--out", str(tmp_path / "o"), "--match", "overlap", "--bootstrap", "0"]) == 0
+    assert main([str(p), str(r), "--out", str(tmp_path / "o"), "--match", "overlap", "--bootstrap", "0"]) == 0
     assert pd.read_csv(tmp_path / "o" / "per_case.csv").set_index("case_id").loc["c1", "tp"] == 1
-    assert E.main([str(p), str(r), "--out", str(tmp_path / "d"), "--distance-mm", "0.4", "--bootstrap", "0"]) == 0
+    assert main([str(p), str(r), "--out", str(tmp_path / "d"), "--distance-mm", "0.4", "--bootstrap", "0"]) == 0
     pc = pd.read_csv(tmp_path / "d" / "per_case.csv").set_index("case_id")
     assert pc.loc["c1", ["tp", "fp", "fn"]].tolist() == [0, 2, 2]  # the 0.5 mm shift is now a miss
 
@@ -132,10 +134,10 @@ def test_geometry_mismatch_names_both_files(tmp_path, capsys):
     r.mkdir()
     ref = write(ref_volume(), r / "c1.nii.gz")
     pred = write(ref_volume(), p / "c1.nii.gz", spacing=(0.5, 0.5, 2.5))
-    with pytest.raises(E.GeometryMismatchError) as exc:
-        E.load_pair(pred, ref)
+    with pytest.raises(GeometryMismatchError) as exc:
+        load_pair(pred, ref)
     assert str(pred) in str(exc.value) and str(ref) in str(exc.value) and "spacing" in str(exc.value)
-    rc = E.main([str(p), str(r), "--out", str(tmp_path / "out")])
+    rc = main([str(p), str(r), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert rc == 2
     assert str(pred) in err and str(ref) in err and "Resample" in err and "Traceback" not in err
@@ -148,11 +150,11 @@ def test_geometry_check_covers_size_origin_and_direction(tmp_path, field):
         {"direction": (1, 0, 0, 0, -1, 0, 0, 0, 1)} if field == "direction" else {}
     arr = np.zeros((10, 20, 21), np.uint8) if field == "size" else ref_volume()
     pred = write(arr, tmp_path / "p.nii.gz", **kw)
-    with pytest.raises(E.GeometryMismatchError, match=field):
-        E.load_pair(pred, ref)
+    with pytest.raises(GeometryMismatchError, match=field):
+        load_pair(pred, ref)
     # within tolerance is fine
     write(ref_volume(), tmp_path / "q.nii.gz", origin=(-5.0, -5.0, 10.0004))
-    E.load_pair(tmp_path / "q.nii.gz", ref)
+    load_pair(tmp_path / "q.nii.gz", ref)
 
 
 def test_bad_inputs_exit_2_with_one_message(tmp_path, folders, capsys):
@@ -160,20 +162,20 @@ def test_bad_inputs_exit_2_with_one_message(tmp_path, folders, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "c1.nii.gz").write_bytes(b"garbage")
-    assert E.main([str(bad), str(r), "--out", str(tmp_path / "x")]) == 2
+    assert main([str(bad), str(r), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert str(bad / "c1.nii.gz") in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
-    assert E.main([str(tmp_path / "missing"), str(r), "--out", str(tmp_path / "x")]) == 2
+    assert main([str(tmp_path / "missing"), str(r), "--out", str(tmp_path / "x")]) == 2
     assert "not a folder" in capsys.readouterr().err
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert E.main([str(empty), str(r), "--out", str(tmp_path / "x")]) == 2
+    assert main([str(empty), str(r), "--out", str(tmp_path / "x")]) == 2
     assert "no case ID in both" in capsys.readouterr().err
 
     write(ref_volume(), p / "c2.nii.gz")  # c2.nrrd already there
-    assert E.main([str(p), str(r), "--out", str(tmp_path / "x")]) == 2
+    assert main([str(p), str(r), "--out", str(tmp_path / "x")]) == 2
     assert "two files for case 'c2'" in capsys.readouterr().err
 
 
@@ -181,7 +183,7 @@ def test_unwritable_out_exits_2(folders, tmp_path, capsys):
     p, r = folders
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert E.main([str(p), str(r), "--out", str(blocker / "out"), "--bootstrap", "0"]) == 2
+    assert main([str(p), str(r), "--out", str(blocker / "out"), "--bootstrap", "0"]) == 2
     err = capsys.readouterr().err
     assert "--out" in err and "Traceback" not in err
 
@@ -190,9 +192,9 @@ def test_bad_sites_csv_and_options_exit_2(folders, tmp_path, capsys):
     p, r = folders
     s = tmp_path / "s.csv"
     s.write_text("id,centre\nc1,a\n")
-    assert E.main([str(p), str(r), "--out", str(tmp_path / "x"), "--sites", str(s)]) == 2
+    assert main([str(p), str(r), "--out", str(tmp_path / "x"), "--sites", str(s)]) == 2
     assert "case_id,site" in capsys.readouterr().err
-    assert E.main([str(p), str(r), "--out", str(tmp_path / "x"), "--threshold", "1.5"]) == 2
+    assert main([str(p), str(r), "--out", str(tmp_path / "x"), "--threshold", "1.5"]) == 2
     assert "--threshold" in capsys.readouterr().err
 
 
@@ -245,9 +247,9 @@ def test_evaluate_reads_a_slicer_seg_nrrd_prediction(tmp_path):
     _write_slicer_seg(p / "c1.seg.nrrd", labels)
     # Slicer crops the file to the segments' extent: the reader must put it back on the reference grid
     assert sitk.ReadImage(str(p / "c1.seg.nrrd")).GetSize() != ref.shape[::-1]
-    pred, _, _ = E.load_pair(p / "c1.seg.nrrd", r / "c1.nii.gz")
+    pred, _, _ = load_pair(p / "c1.seg.nrrd", r / "c1.nii.gz")
     assert np.array_equal(pred, labels > 0)
-    assert E.main([str(p), str(r), "--out", str(tmp_path / "out"), "--bootstrap", "0"]) == 0
+    assert main([str(p), str(r), "--out", str(tmp_path / "out"), "--bootstrap", "0"]) == 0
     pc = pd.read_csv(tmp_path / "out" / "per_case.csv").set_index("case_id")
     assert pc.loc["c1", ["tp", "fp", "fn"]].tolist() == [2, 1, 0]
     assert pc.loc["c1", "pred_file"] == "c1.seg.nrrd"
@@ -259,7 +261,7 @@ def test_seg_nrrd_with_overlapping_layers_is_collapsed_to_one_mask(tmp_path):
     extra = np.zeros_like(ref)
     extra[3:5, 4:6, 4:6] = 1  # overlaps the first CMB -> Slicer stores a second layer
     assert _write_slicer_seg(tmp_path / "c.seg.nrrd", ref, overlapping_extra=extra) == 2
-    pred, _, _ = E.load_pair(tmp_path / "c.seg.nrrd", tmp_path / "r.nii.gz")
+    pred, _, _ = load_pair(tmp_path / "c.seg.nrrd", tmp_path / "r.nii.gz")
     assert np.array_equal(pred, (ref > 0) | (extra > 0))
 
 
@@ -267,7 +269,7 @@ def test_empty_seg_nrrd_is_an_empty_prediction(tmp_path):
     ref = ref_volume()
     write(ref, tmp_path / "r.nii.gz")
     _write_slicer_seg(tmp_path / "c.seg.nrrd", np.zeros_like(ref))
-    pred, _, _ = E.load_pair(tmp_path / "c.seg.nrrd", tmp_path / "r.nii.gz")
+    pred, _, _ = load_pair(tmp_path / "c.seg.nrrd", tmp_path / "r.nii.gz")
     assert pred.shape == ref.shape and not pred.any()
 
 
@@ -275,8 +277,8 @@ def test_seg_nrrd_on_another_grid_names_both_files(tmp_path):
     ref = ref_volume()
     ref_path = write(ref, tmp_path / "r.nii.gz", spacing=(0.6, 0.6, 2.0))
     _write_slicer_seg(tmp_path / "c.seg.nrrd", ref)
-    with pytest.raises(E.GeometryMismatchError) as exc:
-        E.load_pair(tmp_path / "c.seg.nrrd", ref_path)
+    with pytest.raises(GeometryMismatchError) as exc:
+        load_pair(tmp_path / "c.seg.nrrd", ref_path)
     assert "c.seg.nrrd" in str(exc.value) and str(ref_path) in str(exc.value)
 
 
@@ -291,7 +293,7 @@ def test_regions_option_gives_per_region_counts(folders, tmp_path, capsys):
     names = tmp_path / "names.csv"
     names.write_text("label,region\n1,lobar\n2,deep\n")
     out = tmp_path / "out"
-    assert E.main([str(p), str(r), "--out", str(out), "--regions", str(reg), "--region-names", str(names),
+    assert main([str(p), str(r), "--out", str(out), "--regions", str(reg), "--region-names", str(names),
                    "--bootstrap", "0"]) == 0
     pc = pd.read_csv(out / "per_case.csv").set_index("case_id")
     # c1: lobar TP; deep FN (z 7) and FP (z 5)
@@ -305,7 +307,7 @@ def test_regions_option_gives_per_region_counts(folders, tmp_path, capsys):
     assert set(les.loc[les.status == "FN", "ref_region"]) == {"deep"}
 
     (reg / "c3.nii.gz").unlink()
-    assert E.main([str(p), str(r), "--out", str(out), "--regions", str(reg), "--bootstrap", "0"]) == 2
+    assert main([str(p), str(r), "--out", str(out), "--regions", str(reg), "--bootstrap", "0"]) == 2
     assert "no region map for case 'c3'" in capsys.readouterr().err
 
 
@@ -317,8 +319,8 @@ def test_multichannel_float_prediction_is_refused_not_guessed(tmp_path):
     img.SetOrigin(ORIGIN)
     img.SetDirection(DIRECTION)
     sitk.WriteImage(img, str(tmp_path / "p.nrrd"))
-    with pytest.raises(E.InputError, match="probability channel"):
-        E.load_pair(tmp_path / "p.nrrd", ref_path)
+    with pytest.raises(InputError, match="probability channel"):
+        load_pair(tmp_path / "p.nrrd", ref_path)
 
 
 def test_rejected_segments_of_a_reviewed_cmbquant_case_are_not_predictions(tmp_path):
@@ -328,7 +330,6 @@ def test_rejected_segments_of_a_reviewed_cmbquant_case_are_not_predictions(tmp_p
     from CMBQuantLib.core.scene import headless_context
     from CMBQuantLib.core.segments import create_cmb_segmentation, read_records, save_segmentation, update_record
     from CMBQuantLib.detection.candidates import find_candidates
-    from CMBQuantLib.detection.validation.evaluate import load_pair
     from CMBQuantLib.volumes.images import volume_node_from_array, write_image
 
     geom = Geometry(np.diag([1.0, 1.0, 1.0, 1.0]), (20, 30, 30))
@@ -351,10 +352,6 @@ def test_rejected_segments_of_a_reviewed_cmbquant_case_are_not_predictions(tmp_p
 
 
 def test_sizes_table_bins_reference_cmbs_and_false_positives_by_diameter():
-    import pandas as pd
-
-    from CMBQuantLib.detection.validation.lesion_sizes import size_table
-
     vol = lambda d: 3.14159265 / 6 * d ** 3  # noqa: E731
     lesions = pd.DataFrame([
         {"status": "TP", "ref_volume_mm3": vol(2.5), "pred_volume_mm3": vol(2.4)},

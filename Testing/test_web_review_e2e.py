@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+from web_case import make_worklist
 from web_harness import (
     CHROMIUM,
     browser_page,
@@ -21,6 +23,14 @@ from web_harness import (
     review_server,
     wait_frame_after,
 )
+
+from CMBQuantLib.core.scene import add_slice_nodes, headless_context
+from CMBQuantLib.core.segments import STATUS_COLOURS
+from CMBQuantLib.review.navigation import centre_slice
+from CMBQuantLib.review.replay import effective_records
+from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.web.controller import WebReviewController
+from CMBQuantLib.web.viewport import matrix_of, pixel_to_ras, ras_to_pixel
 
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                     reason=f"{CHROMIUM} (Debian chromium) is not installed")
@@ -60,10 +70,6 @@ def _seg_tags(folder: Path) -> dict[int, dict[str, str]]:
 def _expected_pixel(ras_centre: np.ndarray, ras: np.ndarray) -> tuple[float, float]:
     """Where ``ras`` is drawn when the view is centred on ``ras_centre``: computed on an independent headless slice
     node with the same navigation call, so a flipped or shifted page mapping would fail."""
-    from CMBQuantLib.core.scene import add_slice_nodes, headless_context
-    from CMBQuantLib.review.navigation import centre_slice
-    from CMBQuantLib.web.viewport import matrix_of, pixel_to_ras, ras_to_pixel
-
     ctx = headless_context()
     node = add_slice_nodes(ctx, ("Red",))["Red"]
     node.SetDimensions(VIEW, VIEW, 1)
@@ -81,8 +87,6 @@ def _colour_pixels(img: np.ndarray, rgb: tuple[float, float, float], tol: int = 
 
 
 def _screenshot(page, path: Path) -> np.ndarray:
-    from PIL import Image
-
     page.locator("#cmb-view").screenshot(path=str(path))
     img = np.array(Image.open(path).convert("RGB"))
     assert img.shape[:2] == (VIEW, VIEW), f"device pixel ratio changed the view size: {img.shape}"
@@ -91,8 +95,6 @@ def _screenshot(page, path: Path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def worklist(tmp_path_factory) -> Path:
-    from web_case import make_worklist
-
     root = tmp_path_factory.mktemp("web")
     cases = make_worklist(root, ("case01",))
     second = cases / "case02"  # a second case for the worklist: a copy under another id
@@ -106,8 +108,6 @@ def worklist(tmp_path_factory) -> Path:
 @pytest.mark.browser
 @needs_chromium
 def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
-    from CMBQuantLib.core.segments import STATUS_COLOURS
-
     case = worklist / "case01"
     start = _csv(case)
     with review_server(worklist, REVIEWER, tmp_path / "server.log") as url, browser_page() as page:
@@ -190,10 +190,6 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
     assert {i: t["CMBQuant.status"] for i, t in tags.items()} == {i: r["status"] for i, r in rows.items()}
 
     # the added CMB is where the click pointed (an independent mapping of the click pixel to RAS)
-    from CMBQuantLib.core.scene import add_slice_nodes, headless_context
-    from CMBQuantLib.review.navigation import centre_slice
-    from CMBQuantLib.web.viewport import matrix_of, pixel_to_ras
-
     node = add_slice_nodes(headless_context(), ("Red",))["Red"]
     node.SetDimensions(VIEW, VIEW, 1)
     centre_slice(node, b_ras, FOV)
@@ -210,8 +206,6 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
 @needs_chromium
 def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Path) -> None:
     """Without --reviewer nothing can be decided until the page is given a name; another case opens from the list."""
-    from CMBQuantLib.core.segments import STATUS_COLOURS
-
     server = review_server(worklist, None, tmp_path / "server.log", extra_args=("--views", "axial,coronal"))
     with server as url, browser_page() as page:
         open_page(page, url)
@@ -229,8 +223,7 @@ def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Pa
         assert page.locator("#cmb-table tbody tr").count() > 0
         page.locator("#message").click()
         first = _current(page)
-        from PIL import Image  # the optional coronal view is centred on the CMB too
-
+        # the optional coronal view is centred on the CMB too
         page.locator("#cmb-view-Green").screenshot(path=str(tmp_path / "coronal.png"))
         coronal = np.array(Image.open(tmp_path / "coronal.png").convert("RGB"))
         hits = _colour_pixels(coronal, STATUS_COLOURS["pending"])
@@ -249,11 +242,8 @@ def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Pa
 def test_slicer_and_web_share_the_case_and_lose_nothing(worklist: Path) -> None:
     """A decision made in Slicer (a ReviewSession on another scene) while the web has the case open is picked up
     before the web decides anything, and both decisions end up in the files."""
-    from CMBQuantLib.review.session import ReviewSession, effective_records
-    from CMBQuantLib.web.controller import ReviewController
-
     case = worklist / "case02"
-    web = ReviewController(worklist, "web-reader")
+    web = WebReviewController(worklist, "web-reader")
     web.open_case("case02")
     pending = [r.cmb_id for r in web.session.records() if r.status == "pending"]
     slicer_id, web_id = pending[0], pending[1]

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from CMBQuantLib.core.case_folder import CaseFolderError
+from CMBQuantLib.review.key_dispatch import KeyDispatcher
 from CMBQuantLib.review.keymap import DEFAULT_KEYMAP, REJECT_REASON_KEYS, normalise
-from CMBQuantLib.web.keys import KeyDispatcher, browser_keys, sequence
+from CMBQuantLib.review.worklist import list_cases
+from CMBQuantLib.web import serve
+from CMBQuantLib.web.keys import browser_keys, sequence
+from CMBQuantLib.web.viewport import pixel_to_ras, ras_to_pixel
 
 
 def test_every_keymap_key_is_forwarded_and_means_the_same():
@@ -39,8 +46,6 @@ def test_reject_menu_takes_a_reason_or_escape():
 
 
 def test_pixel_ras_round_trip_and_orientation():
-    from CMBQuantLib.web.viewport import pixel_to_ras, ras_to_pixel
-
     m = np.array([[-0.1, 0, 0, 10], [0, 0.1, 0, -5], [0, 0, 1, 3], [0, 0, 0, 1.0]])
     ras = pixel_to_ras(m, 0, 0, 512)  # top-left of the page image = top row of VTK's bottom-up XY
     assert np.allclose(ras, [10, -5 + 0.1 * 511, 3])
@@ -54,9 +59,6 @@ def _case(folder, case_id="c1"):
 
 
 def test_worklist_lists_case_subfolders_with_progress(tmp_path):
-    from CMBQuantLib.core.case_folder import CaseFolderError
-    from CMBQuantLib.web.worklist import list_cases
-
     _case(tmp_path / "b", "b")
     _case(tmp_path / "a", "a")
     (tmp_path / "not_a_case").mkdir()
@@ -68,8 +70,6 @@ def test_worklist_lists_case_subfolders_with_progress(tmp_path):
 
 
 def test_serve_defaults_to_loopback_and_reports_a_bad_folder(tmp_path, capsys):
-    from CMBQuantLib.web import serve
-
     args = serve.add_arguments(argparse.ArgumentParser()).parse_args([str(tmp_path)])
     assert args.host == "127.0.0.1" and args.reviewer == ""
     assert serve.host_warning("127.0.0.1") is None
@@ -83,18 +83,12 @@ def test_serve_defaults_to_loopback_and_reports_a_bad_folder(tmp_path, capsys):
 
 
 def test_trame_stays_inside_the_web_subpackage():
-    from pathlib import Path
-
     lib = Path(__file__).resolve().parents[1] / "CMBQuant" / "CMBQuantLib"
     outside = [p for p in lib.rglob("*.py") if "web" not in p.relative_to(lib).parts and "trame" in p.read_text(encoding="utf-8")]
     assert outside == []
 
 
 def test_busy_port_is_one_clear_message(tmp_path, capsys):
-    import socket
-
-    from CMBQuantLib.web import serve
-
     (tmp_path / "c").mkdir()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

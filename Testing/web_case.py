@@ -9,6 +9,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
+from CMBQuantLib.pipeline.process_case import BatchInput, process_case
+from CMBQuantLib.volumes.images import write_image
+
 
 class _TruthSegmenter:
     """A segmenter that returns the phantom's own CMB mask: the case then has exactly the phantom's CMBs."""
@@ -25,10 +29,6 @@ class _TruthSegmenter:
 def make_worklist(root: str | Path, case_ids: tuple[str, ...] = ("case01",), seed: int = 3,
                   n_cmbs: tuple[int, int] = (5, 6)) -> Path:
     """``root/cases/<case_id>/`` case folders (one phantom per case); returns ``root/cases``."""
-    from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
-    from CMBQuantLib.pipeline.process_case import BatchInput, process_case
-    from CMBQuantLib.volumes.images import write_image
-
     root = Path(root)
     out = root / "cases"
     for n, case_id in enumerate(case_ids):

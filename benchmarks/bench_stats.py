@@ -22,17 +22,11 @@ import patsy
 import statsmodels.formula.api as smf
 from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 
-from CMBQuantStatsLib.models import (
-    SEED_COVARIATES,
-    SEED_REGIONS,
-    ZINB_INFLATE_START,
-    AnalysisOptions,
-    default_mmse_factors,
-    run_analysis,
-)
+from CMBQuantStatsLib.models import ZINB_INFLATE_START, default_mmse_factors, run_analysis
+from CMBQuantStatsLib.options import SEED_COVARIATES, SEED_REGIONS, AnalysisOptions
+from CMBQuantStatsLib.pooling import pool_tables
 from CMBQuantStatsLib.report import write_outputs
 from CMBQuantStatsLib.simulate import simulate_cohort, write_simulated
-from CMBQuantStatsLib.tables import pool_tables
 
 
 def plain_statsmodels(d, zinb: bool) -> int:

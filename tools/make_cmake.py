@@ -10,18 +10,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = {"CMBQuant": "CMBQuantLib", "CMBQuantStats": "CMBQuantStatsLib"}
+# the module's Qt panels (Slicer only), shipped beside its Lib
+PANELS = {"CMBQuant": "CMBQuantWidgets", "CMBQuantStats": "CMBQuantStatsWidgets"}
 RESOURCE_SUFFIXES = {".png", ".ui", ".csv", ".json", ".zip", ".md", ".txt", ".tsv"}
 
 
 def module_files(module: str) -> tuple[list[str], list[str]]:
     folder = ROOT / module
-    lib = MODULES[module]
+    packages = [MODULES[module]] + ([PANELS[module]] if module in PANELS else [])
     scripts = [f"{module}.py"] + sorted(
-        p.relative_to(folder).as_posix() for p in (folder / lib).rglob("*.py") if "__pycache__" not in p.parts)
+        p.relative_to(folder).as_posix() for package in packages for p in (folder / package).rglob("*.py")
+        if "__pycache__" not in p.parts)
     resources = sorted(
         p.relative_to(folder).as_posix() for p in folder.rglob("*")
         if p.is_file() and p.suffix in RESOURCE_SUFFIXES and "__pycache__" not in p.parts
-        and (p.parts[len(folder.parts)] in ("Resources", lib)))
+        and (p.parts[len(folder.parts)] in ("Resources", *packages)))
     return scripts, resources
 
 
@@ -49,6 +52,12 @@ slicerMacroBuildScriptedModule(
   RESOURCES ${{MODULE_PYTHON_RESOURCES}}
   WITH_GENERIC_TESTS
   )
+
+#-----------------------------------------------------------------------------
+if(BUILD_TESTING)
+  # The module's self-test ({module}Test in {module}.py) as a ctest; it also runs from Slicer's Reload and Test.
+  slicer_add_python_unittest(SCRIPT ${{MODULE_NAME}}.py)
+endif()
 """
 
 

@@ -119,6 +119,13 @@ def cmbquant_ui() -> str:
         ("Output folder:", widget("ctkPathLineEdit", "outputPathLineEdit")),
         ("", widget("QPushButton", "exportCaseButton", text="Export case (seg.nrrd, label map, CSV, counts)")),
         ("", widget("QPushButton", "exportNNUNetButton", text="Export reviewed cases as nnU-Net dataset")),
+        ("Predictions folder:", widget("ctkPathLineEdit", "predictionsPathLineEdit",
+                                       toolTip="Case folders (cmbquant run/batch) or label maps, one per case ID")),
+        ("Reference folder:", widget("ctkPathLineEdit", "referencePathLineEdit",
+                                     toolTip="Reference CMB label maps named by case ID")),
+        ("Match distance (mm):", widget("QDoubleSpinBox", "distanceSpinBox", minimum="0", maximum="50", value="5", singleStep="0.5")),
+        ("", widget("QPushButton", "evaluateButton", text="Evaluate detector (report in <output folder>/validation)")),
+        ("", widget("QLabel", "evaluationLabel", text="")),
     ], collapsed=True)
     return ui_file("CMBQuant", [detect, review, regions, export],
                    ("inputVolumeSelector", "segmentationSelector", "parcellationSelector"))
@@ -139,13 +146,7 @@ def stats_ui() -> str:
         ("", widget("QPushButton", "runButton", text="Run analysis")),
         ("", widget("QLabel", "statusLabel", text="")),
     ])
-    validation = form_section("Validate a model", "validationSection", [
-        ("Predictions folder:", widget("ctkPathLineEdit", "predictionsPathLineEdit")),
-        ("Reference folder:", widget("ctkPathLineEdit", "referencePathLineEdit")),
-        ("Match distance (mm):", widget("QDoubleSpinBox", "distanceSpinBox", minimum="0", maximum="50", value="5", singleStep="0.5")),
-        ("", widget("QPushButton", "evaluateButton", text="Evaluate")),
-    ], collapsed=True)
-    return ui_file("CMBQuantStats", [inputs, models, validation])
+    return ui_file("CMBQuantStats", [inputs, models])  # detector evaluation: the CMBQuant module's export section
 
 
 def main() -> int:

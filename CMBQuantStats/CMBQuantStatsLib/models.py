@@ -13,62 +13,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from scipy import stats as sps
-from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from CMBQuantStatsLib.tables import PooledData, PoolingReport, complete_cases
+from CMBQuantStatsLib.options import KINDS, AnalysisOptions, ModelSpec
+from CMBQuantStatsLib.pooling import PooledData
+from CMBQuantStatsLib.pooling_report import PoolingReport, complete_cases
 
-#: Regions the seed study modelled.
-SEED_REGIONS = ("total", "lobar", "deep", "infratentorial", "cerebellar")
-#: Covariates of the seed study's count models (lipids = hyperlipidemia).
-SEED_COVARIATES = ("age", "sex", "hypertension", "diabetes", "hyperlipidemia", "bmi", "wmh_burden")
-#: Model kinds and the effect measure reported next to the coefficient.
 #: Starting logit of the zero-inflation probability for ZINB fits (see ``_fit``).
 ZINB_INFLATE_START = -3.0
-KINDS = {"ols": "beta", "negbin": "IRR", "zinb": "IRR", "logit": "OR", "ordinal": "OR"}
 #: Columns of the tidy results table, in order.
 RESULT_COLUMNS = [
     "family", "model", "model_id", "outcome", "term", "focal", "estimate", "se", "ci_low", "ci_high", "p", "p_fdr",
     "measure", "ratio", "ratio_low", "ratio_high", "n", "r2", "adj_r2", "pseudo_r2", "aic", "bic", "llf",
     "converged", "cov_type", "formula",
 ]
-
-
-@dataclass
-class ModelSpec:
-    """One model to fit. ``focal`` terms enter the FDR family (None = every term except intercept/ancillary)."""
-
-    model_id: str
-    kind: str
-    formula: str
-    family: str = "custom"
-    outcome: str | None = None
-    focal: list[str] | None = None
-    inflation: str = "1"
-
-
-@dataclass
-class AnalysisOptions:
-    """What to fit. Defaults reproduce the seed study plus NB and logistic models; ZINB is opt-in (slower)."""
-
-    regions: list[str] = field(default_factory=lambda: list(SEED_REGIONS))
-    covariates: list[str] | None = None
-    mmse_factors: list[str] | None = None
-    mmse_adjust: list[str] = field(default_factory=lambda: ["age", "sex"])
-    robust: bool = False
-    seed_models: bool = True
-    negbin: bool = True
-    zinb: bool = False
-    zinb_inflation: str = "1"
-    logistic: bool = True
-    ordinal: bool = False
-    custom: list[ModelSpec] = field(default_factory=list)
-    alpha: float = 0.05
-    table1_group: str | None = None
 
 
 @dataclass
@@ -94,6 +52,8 @@ def formula_variables(formula: str, columns) -> list[str]:
 
 def _fit(kind: str, formula: str, data: pd.DataFrame, robust: bool, inflation: str = "1"):
     """Fit with statsmodels exactly as a user would call it (the tests compare against these calls)."""
+    import statsmodels.formula.api as smf  # optional (installed on first use in Slicer)
+
     if kind == "ols":
         mod = smf.ols(formula, data=data)
         return mod.fit(cov_type="HC3") if robust else mod.fit()
@@ -109,6 +69,7 @@ def _fit(kind: str, formula: str, data: pd.DataFrame, robust: bool, inflation: s
                                                                                 disp=0, **kw)
     if kind == "zinb":
         import patsy
+        from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
 
         exog_infl = patsy.dmatrix(inflation, data, return_type="dataframe")
         mod = ZeroInflatedNegativeBinomialP.from_formula(formula, data=data, exog_infl=exog_infl)
@@ -230,6 +191,8 @@ def add_fdr(results: pd.DataFrame, method: str = "fdr_bh") -> pd.DataFrame:
 
 def bh_fdr(p, method: str = "fdr_bh") -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (statsmodels' multipletests)."""
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(p, dtype=float)
     return multipletests(p, method=method)[1] if len(p) else p
 
@@ -245,6 +208,9 @@ def model_summary(results: pd.DataFrame) -> pd.DataFrame:
 
 def vif(data: pd.DataFrame, covariates) -> pd.DataFrame:
     """Variance inflation factors of the covariates (complete cases, with intercept); > 5 flags collinearity."""
+    import statsmodels.api as sm
+    from statsmodels.stats.outliers_influence import variance_inflation_factor
+
     covs = [c for c in covariates if c in data.columns]
     x = data[covs].dropna().astype(float)
     ex = sm.add_constant(x, has_constant="add").to_numpy()

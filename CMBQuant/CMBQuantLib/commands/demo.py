@@ -17,7 +17,7 @@ import numpy as np
 
 from CMBQuantLib.core.geometry import Geometry
 from CMBQuantLib.core.records import read_records_csv
-from CMBQuantLib.detection.validation.evaluate import load_pair
+from CMBQuantLib.detection.validation.inputs import load_pair
 from CMBQuantLib.detection.validation.metrics import evaluate_case
 from CMBQuantLib.export.overview import save_overview_png
 from CMBQuantLib.phantoms.anatomy import builtin_head, mni_head

@@ -1,27 +1,24 @@
-"""``cmbquant`` subcommands for review, export-nnunet, batch and merge: ``add_arguments(parser)`` + ``run(args)``
-pairs that ``cli.py`` mounts (``SUBCOMMANDS``). Any user error prints one line naming the file and the fix and
+"""``cmbquant`` subcommands for review, export-nnunet, batch (in ``batch_command``) and merge: ``add_arguments(parser)``
++ ``run(args)`` pairs that ``cli.py`` mounts (``SUBCOMMANDS``). Any user error prints one line naming the file and the fix and
 returns 2; the pairs never call ``sys.exit`` so a test or another tool can drive them.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from CMBQuantLib.commands.batch_command import add_batch_arguments, run_batch_command
 from CMBQuantLib.core.case_folder import CaseFolderError
 from CMBQuantLib.export.case_export import export_case
 from CMBQuantLib.export.cohort import case_folders
 from CMBQuantLib.export.nnunet_dataset import export_nnunet
-from CMBQuantLib.pipeline.batch import incomplete_cases, merge, parse_shard, run_batch
-from CMBQuantLib.regions.assign import region_assigner
+from CMBQuantLib.pipeline.batch import incomplete_cases, merge
 from CMBQuantLib.review.session import ReviewSession
-from CMBQuantLib.volumes.images import VolumeInputError
 
-DEFAULT_SEGMENTER = "CMBQuantLib.pipeline.segmenter_factory:create_segmenter"  # factory(model=..., device=...) -> Segmenter
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, PermissionError)
 
 
@@ -146,68 +143,6 @@ def run_export_nnunet(args: argparse.Namespace) -> int:
         print(f"skipped {s}", file=sys.stderr)
     print(f"{res.folder}: {len(res.cases)} training cases")
     return 0 if res.cases else 1
-
-
-# --- batch --------------------------------------------------------------------------------------------------------
-def add_batch_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", type=Path, help="folder of SWI files, or a BIDS dataset (sub-*/[ses-*/]anat/*_swi.nii.gz)")
-    p.add_argument("--out", type=Path, required=True, help="output folder: one case folder per input + cohort.csv")
-    p.add_argument("--shard", default="1/1", help="I/N: process only shard I of N (1-based; run `merge` after)")
-    p.add_argument("--model", help="model folder (passed to the segmenter factory)")
-    p.add_argument("--device", default="auto", help="cuda | cpu | mps | auto (passed to the segmenter factory)")
-    p.add_argument("--segmenter", default=DEFAULT_SEGMENTER,
-                   help="MODULE:FACTORY returning a Segmenter, called with model=, device=")
-    p.add_argument("--regions", default="template",
-                   help="MARS regions: 'template' (register each SWI to MNI and look CMBs up in the region atlas; "
-                        "default), 'none', or MODULE:FACTORY returning a region assigner")
-    p.add_argument("--atlas-source", default="auto", choices=("auto", "mars", "aparcaseg"),
-                   help="template region map (auto: FreeSurfer MNI aparc+aseg when installed, else the MARS atlas)")
-    p.add_argument("--filter", default="auto", metavar="auto|none|demo|DIR",
-                   help="CMB filter (stage 2), as for `cmbquant run` (default: the model's own, if any)")
-    p.add_argument("--filter-threshold", type=float, default=None, metavar="P", help="override the filter's threshold")
-    p.add_argument("--force", action="store_true", help="redo finished cases (never those with review decisions)")
-    p.add_argument("--no-copy-image", action="store_true", help="do not copy the SWI into the case folders")
-
-
-def _load(spec: str, what: str) -> Callable[..., Any]:
-    module, _, attr = spec.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attr or "create")
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"{what} {spec!r} cannot be loaded ({exc}). Install the module, or pass MODULE:FACTORY.") \
-            from None
-
-
-def run_batch_command(args: argparse.Namespace, segmenter: Any = None, regions: Any = None) -> int:
-    """``segmenter``/``regions`` may be injected (tests, the Slicer module); else built from the factories."""
-
-    try:
-        shard_spec = parse_shard(args.shard)
-        if segmenter is None:
-            factory = _load(args.segmenter, "--segmenter")
-            extra = {"filter": args.filter, "filter_threshold": args.filter_threshold} if args.segmenter == DEFAULT_SEGMENTER else {}
-            segmenter = factory(model=args.model, device=args.device, **extra)
-        if regions is None and args.regions == "template":
-
-            regions = region_assigner(atlas=args.atlas_source, on_failure="unassigned")
-        elif regions is None and args.regions not in ("", "none"):
-            regions = _load(args.regions, "--regions")()
-        report = run_batch(args.input, args.out, segmenter, shard_spec, regions=regions, force=args.force,
-                           progress=lambda n, total, cid: print(f"[{n}/{total}] {cid}", file=sys.stderr) if cid
-                           else None, copy_image=not args.no_copy_image)
-    except (CaseFolderError, VolumeInputError, *USER_ERRORS) as exc:
-        return _fail("batch", exc)
-    print(f"done {len(report.done)}, skipped (finished) {len(report.skipped)}, failed {len(report.failed)} "
-          f"in {report.seconds:.0f} s")
-    for cid, msg in report.failed.items():
-        print(f"failed {cid}: {msg}", file=sys.stderr)
-    if report.cohort:
-        print(f"cohort: {report.cohort}")
-    elif shard_spec[1] > 1:
-        left = incomplete_cases(args.out)
-        print(f"shard {args.shard} finished; when all shards are done run `cmbquant merge {args.out}`"
-              + (f" (unfinished: {len(left)})" if left else ""))
-    return 1 if report.failed else 0
 
 
 # --- merge --------------------------------------------------------------------------------------------------------

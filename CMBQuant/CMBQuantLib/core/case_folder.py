@@ -68,6 +68,9 @@ class CaseInfo:
     model: dict[str, Any] = field(default_factory=dict)  # name, sha256, device, step_size, mirroring
     region_source: str = ""
     detection: dict[str, Any] = field(default_factory=dict)  # threshold, min_confidence, n_candidates, seconds
+    # The source DICOM series when the input was a DICOM folder ({} otherwise, and in older case folders):
+    # study/series/frame-of-reference/SOP class UIDs and sop_instance_uids in slice (k) order; DICOM SEG/SR cite it.
+    dicom_source: dict[str, Any] = field(default_factory=dict)
     status: str = STATUS_PROCESSING
     schema_version: int = SCHEMA_VERSION
     software_version: str = __version__

@@ -10,7 +10,8 @@ from typing import Any
 from CMBQuantLib.core.atomic import atomic_write_text
 from CMBQuantLib.core.case_folder import CASE_JSON, read_case_json
 from CMBQuantLib.core.counts import COUNT_COLUMNS, case_counts
-from CMBQuantLib.review.session import effective_records, log_reviewers
+from CMBQuantLib.review.decision_log import log_reviewers
+from CMBQuantLib.review.replay import effective_records
 
 COHORT_COLUMNS = ["case_id"] + COUNT_COLUMNS + ["model", "reviewers"]
 

@@ -92,6 +92,29 @@ class BatchReport:
     failed: dict[str, str] = field(default_factory=dict)  # case_id -> message
     cohort: Path | None = None
     seconds: float = 0.0
+    case_seconds: dict[str, float] = field(default_factory=dict)  # case_id -> time spent processing it
+
+
+def plan_batch(root: str | Path, out_root: str | Path, shard_spec: tuple[int, int] = (1, 1),
+               force: bool = False) -> tuple[list[BatchInput], BatchReport]:
+    """The (shard's) inputs still to process, and a report already holding the finished (skipped) and the refused
+    ones: a case with review decisions is never redone (its decisions would no longer match), even with ``force``.
+    Every executor (this process, a Dask cluster) plans with this, so a rerun skips the same cases."""
+    out_root = Path(out_root)
+    report, todo = BatchReport(), []
+    for inp in shard(discover_inputs(root), *shard_spec):
+        folder = out_root / inp.case_id
+        try:
+            if is_finished(folder, sha256_file(inp.path)) and not force:
+                report.skipped.append(inp.case_id)
+                continue
+            if _has_decisions(folder):
+                raise CaseFolderError(f"{folder / REVIEW_LOG}: the case has review decisions but its input changed "
+                                      "or the run was forced. Move the case folder away to redo it.")
+            todo.append(inp)
+        except Exception as exc:  # noqa: BLE001 - a batch reports every failure and goes on
+            report.failed[inp.case_id] = str(exc)
+    return todo, report
 
 
 def run_batch(root: str | Path, out_root: str | Path, segmenter: Segmenter, shard_spec: tuple[int, int] = (1, 1),
@@ -101,34 +124,33 @@ def run_batch(root: str | Path, out_root: str | Path, segmenter: Segmenter, shar
     """Process every (shard's) input not already finished; one case failing never stops the others.
 
     The cohort table is written only by an unsharded run (``write_cohort`` None); shards leave it to ``merge``.
-    A case with review decisions is never redone (its decisions would no longer match), even with ``force``.
+    Which cases run is decided by ``plan_batch``; ``dask_batch`` runs the same plan on a cluster.
     """
     t0 = time.monotonic()
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
-    todo = shard(discover_inputs(root), *shard_spec)
-    report = BatchReport()
+    todo, report = plan_batch(root, out_root, shard_spec, force)
     for n, inp in enumerate(todo):
         if progress:
             progress(n, len(todo), inp.case_id)
-        folder = out_root / inp.case_id
+        started = time.monotonic()
         try:
-            finished = is_finished(folder, sha256_file(inp.path))
-            if finished and not force:
-                report.skipped.append(inp.case_id)
-                continue
-            if _has_decisions(folder):
-                raise CaseFolderError(f"{folder / REVIEW_LOG}: the case has review decisions but its input changed "
-                                      "or the run was forced. Move the case folder away to redo it.")
             process_case(inp, out_root, segmenter, regions, limits, copy_image)
             report.done.append(inp.case_id)
         except Exception as exc:  # noqa: BLE001 - a batch reports every failure and goes on
             report.failed[inp.case_id] = str(exc)
+        report.case_seconds[inp.case_id] = time.monotonic() - started
     if progress:
         progress(len(todo), len(todo), "")
+    return finish_batch(report, out_root, shard_spec, write_cohort, t0)
+
+
+def finish_batch(report: BatchReport, out_root: Path, shard_spec: tuple[int, int], write_cohort: bool | None,
+                 started: float) -> BatchReport:
+    """The cohort table (unsharded runs only, unless ``write_cohort`` says otherwise) and the run's duration."""
     if write_cohort if write_cohort is not None else shard_spec[1] == 1:
         report.cohort = merge(out_root)
-    report.seconds = time.monotonic() - t0
+    report.seconds = time.monotonic() - started
     return report
 
 

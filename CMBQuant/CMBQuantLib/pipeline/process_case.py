@@ -29,7 +29,9 @@ from CMBQuantLib.core.segments import create_cmb_segmentation, save_segmentation
 from CMBQuantLib.detection.candidates import CandidateLimits, find_candidates
 from CMBQuantLib.detection.candidates import brain_mask as intracranial_mask
 from CMBQuantLib.detection.two_stage import detect
+from CMBQuantLib.pipeline.case_staging import staged_case_folder
 from CMBQuantLib.volumes.case_open import copy_input_image
+from CMBQuantLib.volumes.dicom_series import dicom_series_identity
 from CMBQuantLib.volumes.images import read_image, volume_node_from_array, write_image
 
 
@@ -69,22 +71,31 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
                  regions: RegionAssigner | None = None, limits: CandidateLimits | None = None,
                  copy_image: bool = True, stage: Callable[[str, float, str], None] | None = None,
                  write_probability: bool = False, brain_mask: bool = True) -> Path:
-    """SWI -> segmenter -> candidates -> (regions) -> a complete case folder; ``case.json`` is marked complete
-    last, so a crash leaves a folder that the next run redoes. Every producer of case folders (``cmbquant run``,
-    ``batch``, the Slicer worker) comes through here, so they all write the same files.
+    """SWI -> segmenter -> candidates -> (regions) -> a complete case folder. The case is written into a hidden
+    sibling folder and renamed into place (``case_staging``), so a crash or a killed worker never leaves a half
+    case folder, and the next run redoes it. Every producer of case folders (``cmbquant run``, ``batch``, the
+    Slicer worker) comes through here, so they all write the same files.
 
     ``stage(name, fraction, message)`` reports progress; ``write_probability`` keeps ``prob.nii.gz``;
     ``brain_mask`` flags (never drops) candidates outside an intracranial mask computed from the image.
     """
+    final = Path(out_root) / inp.case_id
+    with staged_case_folder(final) as folder:
+        _write_case(inp, folder, segmenter, regions, limits, copy_image, stage, write_probability, brain_mask)
+    return final
+
+
+def _write_case(inp: BatchInput, folder: Path, segmenter: Segmenter, regions: RegionAssigner | None,
+                limits: CandidateLimits | None, copy_image: bool, stage: Callable[[str, float, str], None] | None,
+                write_probability: bool, brain_mask: bool) -> None:
+    """The stages in flow order, into ``folder``; ``case.json`` is marked complete last."""
     stage = stage or (lambda name, fraction, message: None)
     t0 = time.perf_counter()
-
-    folder = Path(out_root) / inp.case_id
-    folder.mkdir(parents=True, exist_ok=True)
     stage("read", 0.0, f"reading {inp.path}")
     image, geometry = read_image(inp.path)
     model = dict(getattr(segmenter, "model_info", None) or {"name": type(segmenter).__name__})
     info = new_case_info(inp.case_id, inp.path, geometry, model=model)
+    info.dicom_source = dicom_series_identity(inp.path) if Path(inp.path).is_dir() else {}
     write_case_json(folder, info)  # status: processing
     output = np.asarray(segmenter.segment(image, geometry))
     if output.shape != geometry.shape:
@@ -108,7 +119,7 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
         info.region_source = next((r.region_source for r in records if r.region_source), "") or "regions"
     if copy_image:
         copy_input_image(folder, inp.path, image, geometry)
-    stage("write", 0.9, f"{len(records)} candidates: writing {folder}")
+    stage("write", 0.9, f"{len(records)} candidates: writing {folder.parent / inp.case_id}")
     ctx = headless_context()
     volume = volume_node_from_array(ctx, image, geometry, inp.case_id)
     seg = create_cmb_segmentation(ctx, volume, labels, records, name=f"{inp.case_id} CMBs")
@@ -122,7 +133,6 @@ def process_case(inp: BatchInput, out_root: str | Path, segmenter: Segmenter,
     write_case_json(folder, info)
     ctx.scene.Clear(1)
     stage("case_done", 1.0, f"{len(records)} CMB candidates in {info.detection['seconds']} s")
-    return folder
 
 
 def one_stage_candidates(output: np.ndarray, image: np.ndarray, geometry: Geometry, limits: CandidateLimits,

@@ -18,7 +18,7 @@ from CMBQuantLib.regions.atlas import ATLAS_SOURCES, AtlasError, download_mars_a
 from CMBQuantLib.regions.mapping import MappingError
 from CMBQuantLib.regions.parcellation import ParcellationError, RegionRules
 from CMBQuantLib.regions.template import RegistrationError
-from CMBQuantLib.review.session import effective_records
+from CMBQuantLib.review.replay import effective_records
 from CMBQuantLib.volumes.images import read_image
 
 

@@ -12,12 +12,9 @@ Pure: no scene, no Qt, so the Slicer widget, the web app and the command line sh
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from CMBQuantLib.core.records import FILTER_REASON, CMBRecord
-
-if TYPE_CHECKING:  # review.py imports this module: the session type only for the checker
-    from CMBQuantLib.review.session import ReviewSession
 
 READER_DECIDER = ""
 ORDERS = ("confidence", "position")
@@ -45,7 +42,24 @@ def n_filtered(records: Iterable[CMBRecord]) -> int:
     return sum(is_filtered(r) for r in records)
 
 
-def set_show_filtered(session: ReviewSession, show: bool) -> CMBRecord | None:
+class Queue(Protocol):
+    """What ``set_show_filtered`` needs of a review session (``ReviewSession`` is one; this module needs no session
+    import, so the session can import these rules)."""
+
+    show_filtered: bool
+
+    @property
+    def current(self) -> CMBRecord | None: ...
+
+    @property
+    def queue(self) -> list[int]: ...
+
+    def next(self, skip_decided: bool | None = None) -> CMBRecord | None: ...
+
+    def goto(self, cmb_id: int) -> CMBRecord: ...
+
+
+def set_show_filtered(session: Queue, show: bool) -> CMBRecord | None:
     """Show or hide the filter's rejections in ``session``'s queue; returns the current CMB afterwards.
 
     Hiding them while one is on screen moves to the first undecided CMB (else the first listed one), so the reader

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from CMBQuantLib.review.session import REASONS
+from CMBQuantLib.review.decision_log import REASONS
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,21 @@ def normalise(key: str) -> str:
     mods = sorted(p.capitalize() for p in parts[:-1])
     last = parts[-1] if parts else ""
     return "+".join(mods + [last.upper() if len(last) == 1 else last.capitalize()])
+
+
+def key_sequence(key: str, ctrl: bool = False, shift: bool = False, alt: bool = False) -> str:
+    """A key name plus modifier flags (how Qt and browsers report a press) as keymap text: ("z", ctrl) -> "Ctrl+Z".
+    A bare space is "Space" (what both report as the key's text)."""
+    name = "Space" if key == " " else key
+    mods = [m for m, on in (("Ctrl", ctrl), ("Shift", shift), ("Alt", alt)) if on]
+    return normalise("+".join(mods + [name]))
+
+
+def legend(keymap: tuple[KeyBinding, ...] = DEFAULT_KEYMAP) -> list[str]:
+    """One line per binding, then the reject reasons: the key help Slicer and the web both show."""
+    lines = [f"{' / '.join(b.keys)}: {b.label}" for b in keymap]
+    lines.append("after X: " + ", ".join(f"{k} {r}" for k, r in REJECT_REASON_KEYS.items()) + f"; {CANCEL_KEY} cancels")
+    return lines
 
 
 def web_key(key: str) -> dict[str, object]:

@@ -10,6 +10,8 @@ import numpy as np
 from scipy import ndimage
 
 from CMBQuantLib.core.geometry import Geometry
+from CMBQuantLib.core.records import CMBRecord
+from CMBQuantLib.detection.candidates import component_records
 
 
 def _box(geometry: Geometry, centre_ras: np.ndarray, radius_mm: float) -> tuple[np.ndarray, np.ndarray]:
@@ -98,3 +100,31 @@ def grow_dark_blob(image: np.ndarray, geometry: Geometry, click_ras: np.ndarray,
     mask = np.zeros(geometry.shape, bool)
     mask[lo[2]:hi[2], lo[1]:hi[1], lo[0]:hi[0]] = region
     return mask
+
+
+def mask_record(mask: np.ndarray, geometry: Geometry, image: np.ndarray | None) -> CMBRecord:
+    """The record (size, centroid, intensity) of one added mask, measured on its bounding box: a whole-volume pass
+    costs seconds on a 512² SWI, and the reader waits for it."""
+    kji = np.argwhere(mask)
+    lo, hi = kji.min(0), kji.max(0) + 1
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    shift = np.eye(4)
+    shift[:3, 3] = lo[::-1]  # (i, j, k) offset of the box
+    local = Geometry(geometry.ijk_to_ras @ shift, tuple(int(x) for x in hi - lo))
+    rec = component_records(mask[box].astype(np.uint32), 1, local, image=None if image is None else image[box])[0]
+    rec.i, rec.j, rec.k = rec.i + lo[2], rec.j + lo[1], rec.k + lo[0]
+    return rec
+
+
+def click_mask(image: np.ndarray | None, geometry: Geometry, ras: np.ndarray, method: str = "grow",
+               diameter_mm: float = 3.0, search_radius_mm: float = 3.0, max_diameter_mm: float = 10.0) -> np.ndarray:
+    """The mask of a CMB the reader clicked: ``grow`` the dark blob under the click (needs the image) or a
+    ``sphere`` of ``diameter_mm``."""
+    ras = np.asarray(ras, float).reshape(3)
+    if method == "grow":
+        if image is None:
+            raise ValueError("growing needs the SWI image; use method='sphere'")
+        return grow_dark_blob(image, geometry, ras, search_radius_mm, max_diameter_mm)
+    if method == "sphere":
+        return sphere_mask(geometry, ras, diameter_mm)
+    raise ValueError(f"method must be 'grow' or 'sphere', got {method!r}")

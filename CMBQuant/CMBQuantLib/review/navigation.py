@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from CMBQuantLib.core.records import CMBRecord
-from CMBQuantLib.core.scene import SceneContext
+from CMBQuantLib.core.scene import SceneContext, add_slice_nodes
 
 DEFAULT_FOV_MM = 40.0  # ~10 CMB diameters: enough context to tell a round dot from a vessel crossing the slice
 VIEW_NAMES = ("Red", "Yellow", "Green")  # axial, sagittal, coronal
@@ -40,8 +40,6 @@ def jump_to(slice_nodes: Iterable[Any], ras: Iterable[float], fov_mm: float = DE
 
 def slice_nodes(ctx: SceneContext, names: tuple[str, ...] = VIEW_NAMES) -> list[Any]:
     """The named slice nodes of the scene (created for a headless scene, which has none)."""
-    from CMBQuantLib.core.scene import add_slice_nodes
-
     nodes = [ctx.scene.GetSingletonNode(n, "vtkMRMLSliceNode") for n in names]
     if any(n is None for n in nodes):
         made = add_slice_nodes(ctx, names)

@@ -1,7 +1,9 @@
 """Held-out evaluation on whole phantoms: voxel Dice, lesion-wise sensitivity / precision / F1, FP per scan.
 
-A true CMB is detected when a predicted 26-connected component overlaps it; a predicted component overlapping no
-true CMB is a false positive (vessel dots and pallidal calcifications are the usual culprits).
+Lesions are paired by ``cmbquant evaluate``'s one matcher with its ``overlap`` rule: a predicted 26-connected
+component and a true CMB match when they share a voxel, one-to-one (maximum matching, ties by IoU). An unmatched
+true CMB is missed; an unmatched predicted component is a false positive (vessel dots and pallidal calcifications
+are the usual culprits).
 
 Besides every component above the threshold, the same predictions are scored with flagged candidates excluded (what a
 reader sees unflagged): below mean probability 0.6 (``low_confidence``), the domain-rule flags ``tubular`` and
@@ -15,6 +17,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
+
+from CMBQuantLib.detection.candidates import CandidateLimits, brain_mask, find_candidates
+from CMBQuantLib.detection.nnunet.model_store import validate_model
+from CMBQuantLib.detection.nnunet.prediction import predict_volume
+from CMBQuantLib.detection.nnunet.predictor import CMBPredictor, PredictorOptions
+from CMBQuantLib.detection.validation.matching import components, counts_from_matches, describe_labels, match_lesions
+from CMBQuantLib.phantoms.phantom import read_cmb_table
+from CMBQuantLib.pipeline.run_options import DEFAULT_MIN_CONFIDENCE
+from CMBQuantLib.volumes.images import read_image
 
 
 @dataclass
@@ -22,8 +34,8 @@ class ScanScore:
     case: str
     n_true: int
     n_pred: int
-    tp_true: int  # true CMBs hit
-    tp_pred: int  # predicted components that hit a true CMB
+    tp_true: int  # true CMBs matched (one-to-one, so equal to tp_pred)
+    tp_pred: int  # predicted components matched to a true CMB
     inter: int
     sum_true: int
     sum_pred: int
@@ -31,31 +43,40 @@ class ScanScore:
     missed_diameters: list[float]
 
 
+def _confident(pred: np.ndarray, prob: np.ndarray, min_confidence: float) -> np.ndarray:
+    """The voxels of the components of ``pred`` whose mean probability reaches ``min_confidence``."""
+    labels, comps = components(pred)
+    if not comps:
+        return pred
+    means = ndimage.mean(prob, labels, index=np.arange(1, len(comps) + 1))
+    return np.concatenate([[False], np.asarray(means) >= min_confidence])[labels]
+
+
+def _instances(truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(true CMB ids, the truth relabelled 1..N in id order): one lesion per id, even where two CMBs touch."""
+    ids = np.unique(truth[truth > 0])
+    labels = np.where(truth > 0, np.searchsorted(ids, truth) + 1, 0).astype(np.uint32)
+    return ids, labels
+
+
 def score_scan(case: str, prob: np.ndarray, truth: np.ndarray, threshold: float, seconds: float,
                diameters: dict[int, float], min_confidence: float = 0.0,
                keep: np.ndarray | None = None) -> ScanScore:
-    """``min_confidence`` > 0 scores only components whose mean probability reaches it (what a reader sees
-    unflagged); ``keep`` (boolean, same grid) scores only the predicted voxels inside it (e.g. the unflagged
-    candidates' components)."""
-    from scipy import ndimage
-
-    from CMBQuantLib.detection.candidates import label_components
-
+    """Score one scan (``truth``: a CMB id per voxel). ``min_confidence`` > 0 scores only components whose mean
+    probability reaches it (what a reader sees unflagged); ``keep`` (boolean, same grid) scores only the predicted
+    voxels inside it (e.g. the unflagged candidates' components)."""
     pred = prob >= threshold
     if keep is not None:
         pred &= keep
-    comp, n_pred = label_components(pred)
-    if min_confidence > 0 and n_pred:
-        means = ndimage.mean(prob, comp, index=np.arange(1, n_pred + 1))
-        keep = np.concatenate([[False], np.asarray(means) >= min_confidence])
-        pred = keep[comp]
-        comp, n_pred = label_components(pred)
-    ids = [int(i) for i in np.unique(truth) if i > 0]
-    hit = {i: bool((pred & (truth == i)).any()) for i in ids}
-    tp_pred = len(set(np.unique(comp[truth > 0]).tolist()) - {0})
-    return ScanScore(case, len(ids), n_pred, sum(hit.values()), tp_pred, int((pred & (truth > 0)).sum()),
-                     int((truth > 0).sum()), int(pred.sum()), seconds,
-                     [diameters.get(i, 0.0) for i, h in hit.items() if not h])
+    if min_confidence > 0:
+        pred = _confident(pred, prob, min_confidence)
+    pred_labels, pred_comps = components(pred)
+    ids, truth_labels = _instances(truth)
+    matches = match_lesions(pred_labels, pred_comps, truth_labels, describe_labels(truth_labels), rule="overlap")
+    c = counts_from_matches(matches)
+    missed = [diameters.get(int(ids[m.ref.label - 1]), 0.0) for m in matches if m.status == "FN"]
+    return ScanScore(case, len(ids), len(pred_comps), c.tp, c.tp, int((pred & (truth > 0)).sum()),
+                     int((truth > 0).sum()), int(pred.sum()), seconds, missed)
 
 
 def summarise(scores: list[ScanScore]) -> dict:
@@ -88,16 +109,35 @@ def keep_mask(records, comp: np.ndarray, excluded: tuple[str, ...]) -> np.ndarra
     return ok[comp]
 
 
+@dataclass
+class _Probabilities:
+    """Foreground probability per case: ``prob_dir/<case>.npy`` when present, else a CPU prediction (saved there
+    when ``prob_dir`` is set); the predictor is built on first use, so a fully cached run never loads a model."""
+
+    work: Path
+    model: Path | None
+    prob_dir: Path | None
+    predictor: CMBPredictor | None = None
+
+    def __call__(self, case: str, image: np.ndarray, spacing_zyx) -> np.ndarray:
+        cached = self.prob_dir / f"{case}.npy" if self.prob_dir else None
+        if cached is not None and cached.exists():
+            return np.load(cached)
+        if self.predictor is None:
+            model = self.model or next((self.work / "export").glob("Dataset*/*__*__*"))
+            self.predictor = CMBPredictor(validate_model(model), PredictorOptions(device="cpu", step_size=1.0,
+                                                                                  mirroring=False))
+        prob, _ = predict_volume(self.predictor, image, spacing_zyx)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cached, prob)
+        return prob
+
+
 def evaluate_folder(work: Path, model: Path | None = None, threshold: float = 0.5, prob_dir: Path | None = None,
                     out_name: str = "metrics.json") -> dict:
     """Predict (or reuse ``prob_dir/<case>.npy`` when present; new predictions are saved there) and score."""
-    from CMBQuantLib.detection.candidates import CandidateLimits, brain_mask, find_candidates
-    from CMBQuantLib.detection.nnunet.prediction import predict_volume
-    from CMBQuantLib.phantoms.phantom import read_cmb_table
-    from CMBQuantLib.pipeline.run_options import DEFAULT_MIN_CONFIDENCE
-    from CMBQuantLib.volumes.images import read_image
-
-    pred = None
+    probabilities = _Probabilities(work, model, prob_dir)
     groups: dict[str, list[ScanScore]] = {}
     variants: dict[str, dict[str, list[ScanScore]]] = {"unflagged_min_confidence_0.6": {},
                                                         **{k: {} for k in UNFLAGGED_VARIANTS}}
@@ -107,23 +147,8 @@ def evaluate_folder(work: Path, model: Path | None = None, threshold: float = 0.
         truth, _ = read_image(work / "test" / f"{case}_cmb.nii.gz")
         truth = np.rint(truth).astype(np.int32)
         diam = {c.cmb_id: c.diameter_mm for c in read_cmb_table(work / "test" / f"{case}_cmbs.csv")}
-        cached = prob_dir / f"{case}.npy" if prob_dir else None
         t0 = time.perf_counter()
-        if cached is not None and cached.exists():
-            prob = np.load(cached)
-        else:
-            if pred is None:
-                from CMBQuantLib.detection.nnunet.model_store import validate_model
-                from CMBQuantLib.detection.nnunet.predictor import CMBPredictor, PredictorOptions
-
-                model = model or next((work / "export").glob("Dataset*/*__*__*"))
-                pred = CMBPredictor(validate_model(model), PredictorOptions(device="cpu", step_size=1.0,
-                                                                            mirroring=False))
-            prob, _ = predict_volume(pred, image, geom.spacing[::-1])
-            if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                np.save(cached, prob)
-        prob = prob.astype(np.float32)
+        prob = probabilities(case, image, geom.spacing[::-1]).astype(np.float32)
         s = score_scan(case, prob, truth, threshold, time.perf_counter() - t0, diam)
         group = case.split("_")[0]
         groups.setdefault(group, []).append(s)

@@ -1,16 +1,17 @@
 """The trame page: worklist, reviewer, the axial view, the CMB table, key legend; and its wiring to the controller.
 
-The page holds no review logic: a key, a row click or a view click is sent to the server, the controller acts
-through ``ReviewSession``, and the page re-renders from ``ReviewController.snapshot()`` plus the new frame.
+The page holds no review logic: a key, a row click or a view click is sent to the server, the shared review
+controller acts through ``ReviewSession``, and the page re-renders from its ``snapshot()`` plus the new frame.
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from CMBQuantLib.review.keymap import CANCEL_KEY, DEFAULT_KEYMAP, REJECT_REASON_KEYS
-from CMBQuantLib.web.controller import ReviewController
-from CMBQuantLib.web.keys import Command, browser_keys
+from CMBQuantLib.review.key_dispatch import Command
+from CMBQuantLib.review.keymap import legend
+from CMBQuantLib.web.controller import WebReviewController
+from CMBQuantLib.web.keys import browser_keys
 
 TITLE = "CMBQuant review"
 
@@ -42,17 +43,10 @@ TABLE_COLUMNS = (("cmb_id", "CMB"), ("status", "Status"), ("region", "Region"), 
                  ("confidence", "Confidence"), ("p_cmb", "p(CMB)"))
 
 
-def key_legend() -> list[str]:
-    """One line per binding, from the shared keymap (what Slicer shows too)."""
-    lines = [f"{' / '.join(b.keys)}: {b.label}" for b in DEFAULT_KEYMAP]
-    lines.append("after X: " + ", ".join(f"{k} {r}" for k, r in REJECT_REASON_KEYS.items()) + f"; {CANCEL_KEY} cancels")
-    return lines
-
-
 class ReviewPage:
-    """Binds one ``ReviewController`` to a trame server's state, triggers and UI."""
+    """Binds one ``WebReviewController`` to a trame server's state, triggers and UI."""
 
-    def __init__(self, server: Any, controller: ReviewController):
+    def __init__(self, server: Any, controller: WebReviewController):
         self.server = server
         self.state = server.state
         self.controller = controller
@@ -61,8 +55,9 @@ class ReviewPage:
                          ("toggle_filtered", self.on_toggle_filtered)):
             server.trigger(name)(fn)
         self.state.update({"side_views": [], "add_mode": False, "reviewer_input": controller.reviewer, "frame": 0, "frame_cmb": None,
-                           "view_src": "", "legend": key_legend(), "show_filtered": False, "filtered_hint": ""})
+                           "view_src": "", "legend": legend(), "show_filtered": False, "filtered_hint": ""})
         self.state.change("case_id")(self.on_case)
+        self.state.change("add_mode")(self.on_add_mode)
         first = next((c for c in controller.cases if not c.error and c.decided < c.total), None) \
             or next((c for c in controller.cases if not c.error), controller.cases[0])
         controller.open_case(first.case_id)
@@ -76,7 +71,7 @@ class ReviewPage:
         frame = self.controller.render()
         side = [{"name": n, "label": VIEW_LABELS.get(n, n), "src": src} for n, src in frame.side.items()]
         self.state.update({**snap, "view_src": frame.data_url, "frame": frame.number, "frame_cmb": frame.cmb_id,
-                           "side_views": side})
+                           "side_views": side, "add_mode": snap["add_armed"]})
 
     # -- page -> server ----------------------------------------------------------------------------------------
     def on_key(self, key: str, ctrl: bool = False, shift: bool = False, alt: bool = False) -> None:
@@ -87,11 +82,14 @@ class ReviewPage:
         self.controller.select(int(cmb_id))
         self.publish()
 
+    def on_add_mode(self, add_mode: bool = False, **_: Any) -> None:
+        """The add-missed button (page state, toggled in the browser) arms the controller's add flow."""
+        self.controller.arm_add(bool(add_mode))
+
     def on_click(self, x: float, y: float, width: float, height: float, view: str | None = None) -> None:
-        if not self.state.add_mode:
+        if not self.controller.add_armed:
             return
         w, h = self.controller.view_named(view).size
-        self.state.add_mode = False
         self.controller.add_at_pixel(float(x) * w / max(float(width), 1.0), float(y) * h / max(float(height), 1.0),
                                      view)
         self.publish()
@@ -106,9 +104,7 @@ class ReviewPage:
         self.publish()
 
     def on_reviewer(self, name: str) -> None:
-        self.controller.set_reviewer(str(name or ""))
-        if self.controller.session is None and self.controller.case_id and self.controller.reviewer:
-            self.controller.open_case(self.controller.case_id)
+        self.controller.set_reviewer(str(name or ""))  # opens a case that waited for a name
         self.publish()
 
     def on_case(self, case_id: str | None = None, **_: Any) -> None:

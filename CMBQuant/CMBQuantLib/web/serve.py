@@ -6,8 +6,14 @@ any login, so exposing it to a network is an explicit, warned choice.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from pathlib import Path
+
+from CMBQuantLib.core.case_folder import CaseFolderError
+from CMBQuantLib.review.navigation import DEFAULT_FOV_MM
+from CMBQuantLib.web.controller import WebReviewController
+from CMBQuantLib.web.page import ReviewPage
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -43,8 +49,6 @@ def host_warning(host: str) -> str | None:
 def usable_port(host: str, port: int) -> int:
     """``port`` if it can be bound on ``host`` (a free one for 0), so a busy port is one clear message, not a
     traceback from deep inside the web server, and the printed address is the real one."""
-    import socket
-
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -55,8 +59,6 @@ def usable_port(host: str, port: int) -> int:
 def run(args: argparse.Namespace) -> int:
     """Start the server (blocks until stopped); returns an exit code: 2 with one message for a bad folder,
     a bad option or a busy port."""
-    from CMBQuantLib.core.case_folder import CaseFolderError
-
     host = getattr(args, "host", LOOPBACK) or LOOPBACK
     port = getattr(args, "port", DEFAULT_PORT)
     try:
@@ -100,11 +102,7 @@ def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None,
     """A trame server with the review page on ``folder`` (no socket yet; ``start`` binds it)."""
     from trame.app import get_server
 
-    from CMBQuantLib.review.navigation import DEFAULT_FOV_MM
-    from CMBQuantLib.web.controller import ReviewController
-    from CMBQuantLib.web.page import ReviewPage
-
-    controller = ReviewController(folder, reviewer, fov_mm or DEFAULT_FOV_MM, image_format=image_format, views=views)
+    controller = WebReviewController(folder, reviewer, fov_mm or DEFAULT_FOV_MM, image_format=image_format, views=views)
     server = get_server("cmbquant-review", client_type="vue3")
     server.state.trame__title = "CMBQuant review"
     server.context.review_page = ReviewPage(server, controller)

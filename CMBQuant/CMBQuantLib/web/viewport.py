@@ -11,6 +11,7 @@ import io
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from CMBQuantLib.review.navigation import DEFAULT_FOV_MM, centre_slice
 
@@ -91,8 +92,6 @@ class SliceViewport:
     def data_url(self, image_format: str = "jpeg") -> str:
         """The frame as a ``data:`` URL. JPEG (quality 92, no chroma subsampling, so thin coloured outlines keep
         their colour) encodes ~10x faster and ships ~4x smaller than PNG; ``png`` is exact."""
-        from PIL import Image
-
         buf = io.BytesIO()
         if image_format == "png":
             Image.fromarray(self.frame()).save(buf, format="PNG", compress_level=1)

@@ -1,14 +1,15 @@
 """The worklist: the case folders under a batch output folder, with each case's review progress.
 
 Progress comes from the files (``cmbs.csv`` + ``review.jsonl`` replayed), so it is right whoever reviewed the case,
-in Slicer or in the browser.
+in Slicer or in the browser. The review controller walks it; Slicer and the web list it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from CMBQuantLib.core.case_folder import CASE_JSON, CaseFolderError
+from CMBQuantLib.core.case_folder import CASE_JSON, CaseFolderError, read_case_json
+from CMBQuantLib.review.replay import effective_records
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,6 @@ class CaseEntry:
 
 
 def case_entry(folder: Path) -> CaseEntry:
-    from CMBQuantLib.core.case_folder import read_case_json
-    from CMBQuantLib.review.session import effective_records
-
     try:
         case_id = read_case_json(folder).case_id
         records = effective_records(folder)
