@@ -23,7 +23,7 @@ install_python_deps() {
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # CPU torch first (the PyTorch wheel nnU-Net needs); then the project with all extras.
   "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-  "$VENV/bin/python" -m pip install -q "torch==2.13.0" -e ".[slicer,inference,stats,regions,web,test]"
+  "$VENV/bin/python" -m pip install -q "torch==2.13.0" -e ".[slicer,inference,stats,regions,web,dicom,batch,test]"
   echo "$want" > "$stamp"
 }
 
@@ -39,6 +39,18 @@ install_browser() {
   fi
 }
 
+install_dicom3tools() {
+  # dciodvfy (Debian's dicom3tools) validates the exported DICOM SEG and SR; the tests that need it skip without it.
+  if ! command -v dciodvfy >/dev/null; then
+    if [[ $(id -u) -eq 0 ]]; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dicom3tools >/dev/null) \
+        || echo "dev.sh: could not install dicom3tools; the dciodvfy checks will be skipped" >&2
+    else
+      echo "dev.sh: run as root or 'sudo apt-get install dicom3tools' for the DICOM validation tests" >&2
+    fi
+  fi
+}
+
 cmd=${1:-help}; shift || true
 case "$cmd" in
   demo)
@@ -50,6 +62,7 @@ case "$cmd" in
   test)
     install_python_deps
     install_browser
+    install_dicom3tools
     "$VENV/bin/lint-imports" --no-cache  # the layers contract of docs/architecture.md (pyproject.toml [tool.importlinter])
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
     ;;

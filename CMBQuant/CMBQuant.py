@@ -6,6 +6,13 @@ from pathlib import Path
 
 import qt
 import slicer
+from CMBQuantWidgets.detection_start import start_detection
+from CMBQuantWidgets.dicom_start import export_case_dicom
+from CMBQuantWidgets.export_panel import ExportPanel
+from CMBQuantWidgets.inference_panel import InferencePanel
+from CMBQuantWidgets.parameter_binding import ParameterBinding
+from CMBQuantWidgets.regions_panel import RegionsPanel
+from CMBQuantWidgets.review_panel import ReviewPanel
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -14,8 +21,8 @@ from slicer.ScriptedLoadableModule import (
 )
 
 from CMBQuantLib.core.scene import slicer_context
-from CMBQuantLib.detection.nnunet import model_store
 from CMBQuantLib.detection.nnunet.model_choices import model_choices
+from CMBQuantLib.detection.nnunet.model_store import delete_model, import_model
 from CMBQuantLib.export.case_export import export_case
 from CMBQuantLib.export.cohort import case_folders
 from CMBQuantLib.export.detector_evaluation import evaluate_detector, evaluation_dir
@@ -26,12 +33,6 @@ from CMBQuantLib.regions.case_regions import assign_case_regions, parcellation_o
 from CMBQuantLib.review.controller import ReviewController
 from CMBQuantLib.review.navigation import jump_to_cmb
 from CMBQuantLib.review.session import ReviewSession
-from CMBQuantWidgets.export_panel import ExportPanel
-from CMBQuantWidgets.detection_start import start_detection
-from CMBQuantWidgets.inference_panel import InferencePanel
-from CMBQuantWidgets.parameter_binding import ParameterBinding
-from CMBQuantWidgets.regions_panel import RegionsPanel
-from CMBQuantWidgets.review_panel import ReviewPanel
 
 
 class CMBQuant(ScriptedLoadableModule):
@@ -50,9 +51,8 @@ class CMBQuant(ScriptedLoadableModule):
 class CMBQuantLogic(ScriptedLoadableModuleLogic):
     """The application's scene, dialogs and paths around CMBQuantLib calls (the panels' Protocols)."""
 
-    model_choices = staticmethod(model_choices)
-    import_model, delete_model = staticmethod(model_store.import_model), staticmethod(model_store.delete_model)
-    export_case, start_detection = staticmethod(export_case), staticmethod(start_detection)
+    model_choices, import_model, delete_model = map(staticmethod, (model_choices, import_model, delete_model))
+    export_case, start_detection, export_dicom = map(staticmethod, (export_case, start_detection, export_case_dicom))
 
     def context(self):
         return slicer_context()

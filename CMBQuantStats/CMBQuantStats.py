@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import slicer
+from CMBQuantStatsWidgets.inputs_panel import StatsInputsPanel
+from CMBQuantStatsWidgets.results_panel import StatsResultsPanel
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -14,8 +16,6 @@ from slicer.ScriptedLoadableModule import (
 from CMBQuantLib.core.dependencies import Requirement, ensure
 from CMBQuantStatsLib.parameters import StatsParameters, load_parameters, parameter_node, save_parameters
 from CMBQuantStatsLib.study import StudyConfig, StudyRequest, build_study
-from CMBQuantStatsWidgets.inputs_panel import StatsInputsPanel
-from CMBQuantStatsWidgets.results_panel import StatsResultsPanel
 
 #: Installed on first use, with consent (never at import); statsmodels brings pandas, scipy and patsy.
 STATS_REQUIREMENTS = (Requirement("statsmodels", "statsmodels>=0.14"), Requirement("openpyxl", "openpyxl>=3.1"),

@@ -1,5 +1,5 @@
 """A case folder appears whole or not at all (written beside it, renamed into place), a rewrite keeps the reader's
-files, what a killed writer left is recovered; the batch command's executor choice and the local cluster plan."""
+files, what a killed writer left is recovered; without Dask the batch command runs the cases in this process."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,6 @@ from dask_batch_helpers import DarkSphereOracle, write_phantom_cases
 from CMBQuantLib.commands import batch_command
 from CMBQuantLib.core.case_folder import read_case_json
 from CMBQuantLib.pipeline.case_staging import recover_case_folder
-from CMBQuantLib.pipeline.local_cluster import plan_local_cluster
 from CMBQuantLib.pipeline.process_case import BatchInput, process_case
 from CMBQuantLib.review.session import ReviewSession
 
@@ -92,18 +91,3 @@ def test_without_dask_the_batch_runs_in_this_process_and_refuses_a_scheduler(tmp
     assert rc == 0 and "Dask" not in out.out + out.err and "cohort:" in out.out
     rc, out = batch(common + ["--out", str(tmp_path / "b")], capsys)  # nothing left to do: no cluster starts
     assert rc == 0 and "done 0, skipped (finished) 2" in out.out and "Dask:" not in out.out
-
-
-def test_the_local_cluster_has_one_worker_per_gpu_pinned_to_it(monkeypatch):
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
-    plan = plan_local_cluster()
-    assert (plan.n_workers, plan.gpus) == (2, ("2", "5"))
-    assert [plan.worker_env(i)["CUDA_VISIBLE_DEVICES"] for i in range(2)] == ["2", "5"]
-    assert plan.worker_env(0)["OMP_NUM_THREADS"] == str(max(1, plan.cpu_count // 2))
-    assert plan_local_cluster(workers=3).worker_env(2)["CUDA_VISIBLE_DEVICES"] == "2"
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    cpu = plan_local_cluster(threads_per_worker=2)
-    assert (cpu.n_workers, cpu.gpus, cpu.threads_per_worker) == (1, (), 2)
-    assert "CUDA_VISIBLE_DEVICES" not in cpu.worker_env(0)
-    with pytest.raises(ValueError, match="--workers and --threads-per-worker must be >= 1"):
-        plan_local_cluster(workers=-1)

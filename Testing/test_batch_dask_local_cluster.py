@@ -1,5 +1,5 @@
-"""``cmbquant batch`` on Dask: worker processes build the model once each, a worker killed mid-case costs nothing
-(all case folders end complete and identical to a serial run), and a second run does nothing."""
+"""``cmbquant batch`` on Dask: worker processes build the model once each (one per GPU locally), a killed worker costs
+nothing (all case folders end complete and identical to a serial run), and a second run does nothing."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +20,11 @@ from CMBQuantLib.core.case_folder import read_case_json
 from CMBQuantLib.pipeline.batch import run_batch
 
 distributed = pytest.importorskip("distributed")
-from CMBQuantLib.pipeline.local_cluster import ClusterPlan, start_local_cluster  # noqa: E402 - needs distributed
+from CMBQuantLib.pipeline.local_cluster import (  # noqa: E402 - needs distributed
+    ClusterPlan,
+    plan_local_cluster,
+    start_local_cluster,
+)
 
 
 def batch(argv, capsys):
@@ -49,8 +53,9 @@ def assert_identical_to_reference(tmp_path, truth):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cohort.csv", *sorted(truth)]  # nothing hidden
 
 
-def stamps(folder):
-    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+def stamps(out):
+    """Every case file's mtime, and the cohort table's content (each unsharded run rebuilds it from the folders)."""
+    return {p: p.stat().st_mtime_ns for p in out.glob("*/*") if p.is_file()}, (out / "cohort.csv").read_text()
 
 
 def test_joining_a_running_cluster_loads_the_model_once_per_worker_and_a_rerun_does_nothing(tmp_path, capsys):
@@ -61,7 +66,7 @@ def test_joining_a_running_cluster_loads_the_model_once_per_worker_and_a_rerun_d
     with start_local_cluster(ClusterPlan(2, 1, (), None)) as cluster:
         rc, out = batch(argv + ["--scheduler", cluster.scheduler_address], capsys)
         assert rc == 0, out.err
-        assert f"Dask: 2 workers at {cluster.scheduler_address}; dashboard: off" in out.out
+        assert f"Dask: 2 workers at {cluster.scheduler_address}; dashboard: http://127.0.0.1:" in out.out
         assert "done 3, skipped (finished) 0, failed 0" in out.out and "3/3" in out.err
         assert_identical_to_reference(tmp_path, truth)
         built = builds(tmp_path)
@@ -81,7 +86,7 @@ def test_a_worker_killed_mid_case_leaves_eight_complete_cases_identical_to_a_ser
             "--model", str(tmp_path), "--regions", "none", "--no-copy-image"]
     rc, out = batch(argv, capsys)
     assert rc == 0, out.err
-    assert "Dask: 2 workers" in out.out and "done 8, skipped (finished) 0, failed 0" in out.out
+    assert "Dask: 2 workers" in out.out and "dashboard: off" in out.out and "done 8, skipped (finished) 0, failed 0" in out.out
     killed = json.loads((tmp_path / KILL_MARKER).read_text())
     assert any(n.startswith(".ph") and ".partial-" in n for n in killed["out"])  # it died inside a staged case
     assert not [n for n in killed["out"] if not n.startswith(".")]  # no case had finished when it died
@@ -93,3 +98,18 @@ def test_a_worker_killed_mid_case_leaves_eight_complete_cases_identical_to_a_ser
     rc, out = batch(argv, capsys)
     assert rc == 0 and "done 0, skipped (finished) 8, failed 0" in out.out and "Dask:" not in out.out
     assert builds(tmp_path) == built and stamps(tmp_path / "out") == before
+
+
+def test_the_local_cluster_has_one_worker_per_gpu_pinned_to_it(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    plan = plan_local_cluster()
+    assert (plan.n_workers, plan.gpus) == (2, ("2", "5"))
+    assert [plan.worker_env(i)["CUDA_VISIBLE_DEVICES"] for i in range(2)] == ["2", "5"]
+    assert plan.worker_env(0)["OMP_NUM_THREADS"] == str(max(1, plan.cpu_count // 2))
+    assert plan_local_cluster(workers=3).worker_env(2)["CUDA_VISIBLE_DEVICES"] == "2"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    cpu = plan_local_cluster(threads_per_worker=2)
+    assert (cpu.n_workers, cpu.gpus, cpu.threads_per_worker) == (1, (), 2)
+    assert "CUDA_VISIBLE_DEVICES" not in cpu.worker_env(0)
+    with pytest.raises(ValueError, match="--workers and --threads-per-worker must be >= 1"):
+        plan_local_cluster(workers=-1)

@@ -182,6 +182,10 @@ class MockLogic:
         self.calls.append(("assign_regions", node))
         return self.assigned
 
+    def export_dicom(self, folder, out):
+        self.calls.append(("export_dicom", folder, out))
+        return [Path(out) / "case01_seg.dcm", Path(out) / "case01_sr.dcm"]
+
     def evaluate_detector(self, predictions, reference, output_folder, distance_mm):
         self.calls.append(("evaluate_detector", predictions, reference, output_folder, distance_mm))
         return Path(output_folder) / "validation" / "validation.html"
@@ -355,3 +359,17 @@ def test_evaluate_detector_sends_the_folders_distance_and_output_and_shows_the_r
     ui.evaluateButton.clicked.emit()
     assert logic.calls == [("evaluate_detector", "/pred", "/ref", "/out", 3.0)]
     assert ui.evaluationLabel.text == "Validation: /out/validation/validation.html"
+
+
+def test_dicom_export_button_sends_the_open_case_and_output_folder_and_lists_the_files(panels):
+    mods, _, dialogs = panels
+    ui, logic = UI(), MockLogic()
+    review = mods.review_panel.ReviewPanel(ui, logic, binding(mods, ui))
+    mods.export_panel.ExportPanel(ui, logic, review, binding(mods, ui))
+    ui.exportDicomButton.clicked.emit()  # no case open: nothing asked
+    assert logic.calls == []
+    review.controller = FakeController(FakeSession([CMBRecord(cmb_id=1, status="definite")]))
+    ui.outputPathLineEdit.currentPath = "/out"
+    ui.exportDicomButton.clicked.emit()
+    assert logic.calls == [("export_dicom", Path("/case"), "/out")]
+    assert dialogs[-1] == ("info", "DICOM written:\n/out/case01_seg.dcm\n/out/case01_sr.dcm")

@@ -136,7 +136,8 @@ def test_cmbquant_widget_setup_with_stubbed_qt_layer_binds_buttons_and_every_key
     widget.setup()
     for name in ("applyButton", "cancelButton", "definiteButton", "possibleButton", "rejectButton", "nextButton",
                  "previousButton", "undoButton", "redoButton", "addCmbButton", "regionsButton", "exportCaseButton",
-                 "exportNNUNetButton", "importModelButton", "deleteModelButton", "evaluateButton"):
+                 "exportNNUNetButton", "exportDicomButton", "importModelButton", "deleteModelButton",
+                 "evaluateButton"):
         assert getattr(ui, name).clicked.slots, f"{name} is not connected"
     from CMBQuantLib.review.keymap import DEFAULT_KEYMAP, REJECT_REASON_KEYS
     from CMBQuantLib.review.decision_log import REASONS

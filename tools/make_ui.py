@@ -119,6 +119,8 @@ def cmbquant_ui() -> str:
         ("Output folder:", widget("ctkPathLineEdit", "outputPathLineEdit")),
         ("", widget("QPushButton", "exportCaseButton", text="Export case (seg.nrrd, label map, CSV, counts)")),
         ("", widget("QPushButton", "exportNNUNetButton", text="Export reviewed cases as nnU-Net dataset")),
+        ("", widget("QPushButton", "exportDicomButton",
+                    text="Export accepted CMBs as DICOM SEG + SR (for PACS; case from a DICOM series)")),
         ("Predictions folder:", widget("ctkPathLineEdit", "predictionsPathLineEdit",
                                        toolTip="Case folders (cmbquant run/batch) or label maps, one per case ID")),
         ("Reference folder:", widget("ctkPathLineEdit", "referencePathLineEdit",

@@ -15,6 +15,7 @@ class ExportPanel:
         self.ui, self.logic, self.review, self.parameters = ui, logic, review, parameters
         ui.exportCaseButton.clicked.connect(self.onExportCase)
         ui.exportNNUNetButton.clicked.connect(self.onExportNNUNet)
+        ui.exportDicomButton.clicked.connect(self.onExportDicom)
         ui.evaluateButton.clicked.connect(self.onEvaluate)
 
     def onExportCase(self) -> None:
@@ -24,6 +25,15 @@ class ExportPanel:
         with slicer.util.tryWithErrorDisplay("Export failed", waitCursor=True):
             out = self.logic.export_case(session.case.folder, self.parameters.save().output_folder)
             slicer.util.infoDisplay(f"Exported to {out}")
+
+    def onExportDicom(self) -> None:
+        """The open case's accepted CMBs as a DICOM SEG and a TID 1500 SR referencing its source series."""
+        session = self.review.session
+        if session is None:
+            return
+        with slicer.util.tryWithErrorDisplay("DICOM export failed", waitCursor=True):
+            paths = self.logic.export_dicom(session.case.folder, self.parameters.save().output_folder)
+            slicer.util.infoDisplay("DICOM written:\n" + "\n".join(str(p) for p in paths))
 
     def onExportNNUNet(self) -> None:
         root = qt.QFileDialog.getExistingDirectory(None, "Folder of reviewed case folders")

@@ -64,5 +64,8 @@ class ExportLogic(Protocol):
 
     def export_nnunet(self, root: str, out: str) -> Path: ...
 
+    def export_dicom(self, folder: Path, out: str) -> list[Path]:
+        """DICOM SEG + SR of the case's accepted CMBs (``export.dicom_export``); the files written."""
+
     def evaluate_detector(self, predictions: str, reference: str, output_folder: str, distance_mm: float) -> Path:
         """Score predictions against reference labels; returns the report's path."""

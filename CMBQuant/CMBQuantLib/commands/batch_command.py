@@ -104,7 +104,8 @@ def _run_dask(args: argparse.Namespace, spec: CaseToolsSpec, shard_spec: tuple[i
         plan = plan_local_cluster(args.workers, args.threads_per_worker, dashboard)
         with batch_client(args.scheduler, plan) as client:
             n = len(client.scheduler_info().get("workers", {}))
-            print(f"Dask: {n} workers at {client.scheduler.address}; dashboard: {dashboard_link(client)}", flush=True)
+            link = dashboard_link(client, enabled=bool(args.scheduler or dashboard))
+            print(f"Dask: {n} workers at {client.scheduler.address}; dashboard: {link}", flush=True)
             with progress_bar() as progress:
                 run_cases(client, spec, todo, out, report, copy_image=not args.no_copy_image, retries=args.retries,
                           progress=progress)

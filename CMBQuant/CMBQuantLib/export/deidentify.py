@@ -32,7 +32,8 @@ OTHER_DATES = ("SeriesDate", "SeriesTime", "AcquisitionDate", "AcquisitionTime",
 
 @dataclass(frozen=True)
 class DeidentifyOptions:
-    """What to change in the exported files. Empty ``patient_name``/``patient_id`` become the case id.
+    """What to change in the exported files. Empty ``patient_name``/``patient_id`` become the case id (the
+    name as ``<case id>^``).
 
     ``remap_uids``: replace study/series/instance/frame-of-reference UIDs by ``2.25.<hash(salt, uid)>``; the same
     ``uid_salt`` (keep it secret) gives the same UIDs in every export, so exports of one study still match; no salt
@@ -62,7 +63,7 @@ def deidentified_copies(datasets: list[Any], options: DeidentifyOptions, case_id
 
 def _replace_identity(ds: Any, options: DeidentifyOptions, case_id: str) -> None:
     ds.remove_private_tags()
-    ds.PatientName = options.patient_name or case_id
+    ds.PatientName = options.patient_name or f"{case_id}^"  # a one-component person name
     ds.PatientID = options.patient_id or case_id
     for keyword in EMPTIED + (() if options.keep_dates else DATES):
         setattr(ds, keyword, "")

@@ -21,6 +21,7 @@ from CMBQuantLib.export.dicom_seg import build_segmentation, segmented_cmbs
 from CMBQuantLib.export.dicom_source import DicomSourceError, load_source_series
 from CMBQuantLib.export.dicom_sr import build_report
 from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.volumes.case_open import OpenCase
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,17 @@ def _write_source(slices: list[Any], folder: Path) -> Path:
     return folder
 
 
+def _source_slices(case: OpenCase, options: DicomExportOptions) -> list[Any]:
+    """The source slices in case slice order, de-identified copies when asked for."""
+    info = case.info
+    if not info.dicom_source and not options.source:
+        raise DicomSourceError(f"{case.folder}: was not made from a DICOM series (case.json has no dicom_source). "
+                               "Pass --source the SWI DICOM series folder the input file was converted from.")
+    folder = Path(options.source) if options.source else Path(info.input_file)
+    slices = load_source_series(folder, info.dicom_source, case.geometry).datasets
+    return slices if options.deidentify is None else deidentified_copies(slices, options.deidentify, case.case_id)
+
+
 def export_dicom(case_folder: str | Path, out_dir: str | Path,
                  options: DicomExportOptions | None = None) -> DicomExport:
     """Write ``<case>_seg.dcm`` and ``<case>_sr.dcm`` (and ``<case>_source/`` with ``write_source``) to ``out_dir``.
@@ -65,32 +77,25 @@ def export_dicom(case_folder: str | Path, out_dir: str | Path,
     out_dir = Path(out_dir)
     session = ReviewSession.open(case_folder, reviewer="export", require_image=False)
     case = session.case
-    info, cid = case.info, case.case_id
-    source_dir = Path(options.source) if options.source else Path(info.input_file or case.folder / "(no input)")
-    if not info.dicom_source and not options.source:
-        raise DicomSourceError(f"{case.folder}: was not made from a DICOM series (case.json has no dicom_source). "
-                               "Pass --source the SWI DICOM series folder the input file was converted from.")
-    source = load_source_series(source_dir, info.dicom_source, case.geometry)
-    slices = source.datasets
-    if options.deidentify is not None:
-        slices = deidentified_copies(slices, options.deidentify, cid)
-    records = session.records()
-    accepted = [r for r in records if r.status in options.statuses]
-    cmbs = segmented_cmbs(accepted, str(slices[0].SeriesInstanceUID))
+    try:
+        slices = _source_slices(case, options)
+        records = session.records()
+        cmbs = segmented_cmbs([r for r in records if r.status in options.statuses], str(slices[0].SeriesInstanceUID))
+        seg = None
+        if cmbs:
+            labels = export_label_array(case.ctx, case.seg_node, case.volume_node, options.statuses)
+            seg = build_segmentation(slices, labels, cmbs, options.seg_series_number)
+    finally:
+        case.ctx.scene.Clear(1)
     counts = count_case(records)
-    seg_path = seg = None
-    if cmbs:
-        labels = export_label_array(case.ctx, case.seg_node, case.volume_node, options.statuses)
-        seg = build_segmentation(slices, labels, cmbs, options.seg_series_number)
     sr = build_report(slices, seg, cmbs, counts, counts["n_pending"] == 0, options.sr_series_number)
     if options.deidentify is not None:
-        for ds in (seg, sr):
-            mark_deidentified(ds, options.deidentify) if ds is not None else None
-    if seg is not None:
-        seg_path = _write(seg, out_dir / f"{cid}_seg.dcm")
+        for ds in [sr] + ([seg] if seg is not None else []):
+            mark_deidentified(ds, options.deidentify)
+    cid = case.case_id
+    seg_path = _write(seg, out_dir / f"{cid}_seg.dcm") if seg is not None else None
     sr_path = _write(sr, out_dir / f"{cid}_sr.dcm")
     src_path = _write_source(slices, out_dir / f"{cid}_source") if options.write_source else None
-    case.ctx.scene.Clear(1)
     if counts["n_pending"]:
         log.warning("%s: %d CMBs still pending review: not exported", cid, counts["n_pending"])
     log.info("%s: DICOM SEG with %d segments, SR written to %s", cid, len(cmbs), out_dir)

@@ -7,6 +7,7 @@ case into an existing folder keeps what it kept when it wrote in place, and the 
 """
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import uuid
@@ -23,7 +24,7 @@ def _sibling(final: Path, kind: str) -> Path:
 
 
 def _siblings(final: Path, kind: str) -> list[Path]:
-    return sorted(final.parent.glob(f".{final.name}.{kind}-*"))
+    return sorted(final.parent.glob(f".{glob.escape(final.name)}.{kind}-*"))
 
 
 def recover_case_folder(final: Path) -> None:

@@ -18,6 +18,7 @@ from distributed import Client, as_completed
 
 from CMBQuantLib.detection.candidates import CandidateLimits
 from CMBQuantLib.pipeline.batch import BatchReport, finish_batch, plan_batch
+from CMBQuantLib.pipeline.case_staging import recover_case_folder
 from CMBQuantLib.pipeline.case_tools import CaseToolsSpec
 from CMBQuantLib.pipeline.model_plugin import CaseToolsPlugin, worker_tools
 from CMBQuantLib.pipeline.process_case import BatchInput, process_case
@@ -78,3 +79,5 @@ def run_cases(client: Client, spec: CaseToolsSpec, todo: list[BatchInput], out_r
         if progress:
             progress(n, len(todo), case_id)
     report.done.extend(inp.case_id for inp in todo if inp.case_id in done)
+    for case_id in set(futures.values()) - done:  # its last worker was killed: no task holds its partial folder
+        recover_case_folder(out_root / case_id)

@@ -66,7 +66,7 @@ def plan_local_cluster(workers: int | None = None, threads_per_worker: int = 1,
 def start_local_cluster(plan: ClusterPlan) -> SpecCluster:
     """Scheduler and nanny-supervised worker processes on loopback: a killed worker is restarted by its nanny."""
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": plan.dashboard_address is not None,
-                                               "dashboard_address": plan.dashboard_address}}
+                                               "dashboard_address": plan.dashboard_address or ":0"}}
     memory = 1.0 / plan.n_workers
     workers = {i: {"cls": Nanny, "options": {"nthreads": plan.threads_per_worker, "memory_limit": memory,
                                              "env": plan.worker_env(i), "host": "127.0.0.1", "dashboard": False,
@@ -75,9 +75,9 @@ def start_local_cluster(plan: ClusterPlan) -> SpecCluster:
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.WARNING, name="cmbquant-batch")
 
 
-def dashboard_link(client: Client) -> str:
+def dashboard_link(client: Client, enabled: bool = True) -> str:
     """The dashboard's address, or why there is none; without bokeh the page only asks to install it."""
-    if "dashboard" not in client.scheduler_info().get("services", {}):
+    if not enabled or "dashboard" not in client.scheduler_info().get("services", {}):
         return "off"
     hint = "" if importlib.util.find_spec("bokeh") else ' (needs bokeh>=3.1: pip install "cmbquant[batch]")'
     return client.dashboard_link + hint
