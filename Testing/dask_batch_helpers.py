@@ -121,3 +121,8 @@ def case_summary(folder: Path) -> dict:
     return {"segments": segment_count(folder / "cmbs.seg.nrrd"),
             "centroids": [(r.cmb_id, round(r.r, 3), round(r.a, 3), round(r.s, 3)) for r in records],
             "counts": counts}
+
+
+def create_broken(model: str | None = None, device: str = "cpu") -> DarkSphereOracle:
+    """Factory: a model that cannot be loaded (a missing weights file)."""
+    raise FileNotFoundError(f"{model}/checkpoint_final.pth: not found. Pass the model folder with --model.")

@@ -10,6 +10,7 @@ from dask_batch_helpers import DarkSphereOracle, write_phantom_cases
 
 from CMBQuantLib.commands import batch_command
 from CMBQuantLib.core.case_folder import read_case_json
+from CMBQuantLib.export.cohort import case_folders
 from CMBQuantLib.pipeline.case_staging import recover_case_folder
 from CMBQuantLib.pipeline.process_case import BatchInput, process_case
 from CMBQuantLib.review.session import ReviewSession
@@ -69,6 +70,13 @@ def test_what_a_killed_writer_left_is_recovered(tmp_path, case_input):
     shutil.copytree(folder, out / ".ph02.replaced-done")  # killed after the swap, before removing the old one
     recover_case_folder(folder)
     assert [p.name for p in out.iterdir()] == ["ph02"] and snapshot(folder) == whole
+
+
+def test_a_staging_folder_is_never_listed_as_a_case(tmp_path, case_input):
+    out = tmp_path / "out"
+    process_case(case_input, out, DarkSphereOracle())
+    shutil.copytree(out / "ph02", out / ".ph03.partial-killed")  # a whole-looking partial of a killed serial run
+    assert [p.name for p in case_folders(out)] == ["ph02"]
 
 
 def batch(argv, capsys):

@@ -18,9 +18,7 @@ from scipy import stats as sps
 from CMBQuantStatsLib.options import KINDS, AnalysisOptions, ModelSpec
 from CMBQuantStatsLib.pooling import PooledData
 from CMBQuantStatsLib.pooling_report import PoolingReport, complete_cases
-
-#: Starting logit of the zero-inflation probability for ZINB fits (see ``_fit``).
-ZINB_INFLATE_START = -3.0
+from CMBQuantStatsLib.zinb import ZINB_INFLATE_START, fit_zinb  # noqa: F401 - the start is part of this API
 #: Columns of the tidy results table, in order.
 RESULT_COLUMNS = [
     "family", "model", "model_id", "outcome", "term", "focal", "estimate", "se", "ci_low", "ci_high", "p", "p_fdr",
@@ -68,16 +66,7 @@ def _fit(kind: str, formula: str, data: pd.DataFrame, robust: bool, inflation: s
         return OrderedModel.from_formula(formula, data=data, distr="logit").fit(method="bfgs", maxiter=500,
                                                                                 disp=0, **kw)
     if kind == "zinb":
-        import patsy
-        from statsmodels.discrete.count_model import ZeroInflatedNegativeBinomialP
-
-        exog_infl = patsy.dmatrix(inflation, data, return_type="dataframe")
-        mod = ZeroInflatedNegativeBinomialP.from_formula(formula, data=data, exog_infl=exog_infl)
-        # Start from the NB fit with a small zero-inflation (logit −3): statsmodels' default start often diverges
-        # when there is little excess of zeros, and this start is also 2–3× faster.
-        nb = smf.negativebinomial(formula, data=data).fit(disp=0, maxiter=200)
-        start = np.r_[ZINB_INFLATE_START, np.zeros(exog_infl.shape[1] - 1), nb.params.to_numpy()]
-        return mod.fit(start_params=start, method="bfgs", maxiter=1000, disp=0, **kw)
+        return fit_zinb(formula, data, inflation, kw)
     raise ValueError(f"unknown model kind {kind!r}; use one of {sorted(KINDS)}")
 
 

@@ -92,7 +92,7 @@ def _run_serial(args: argparse.Namespace, spec: CaseToolsSpec, shard_spec: tuple
 
 
 def _run_dask(args: argparse.Namespace, spec: CaseToolsSpec, shard_spec: tuple[int, int]) -> BatchReport:
-    from CMBQuantLib.pipeline.dask_batch import run_cases  # optional `batch` extra (dask.distributed)
+    from CMBQuantLib.pipeline.dask_batch import install_case_tools, run_cases  # optional `batch` extra (Dask)
     from CMBQuantLib.pipeline.local_cluster import batch_client, dashboard_link, plan_local_cluster
 
     t0 = time.monotonic()
@@ -106,8 +106,9 @@ def _run_dask(args: argparse.Namespace, spec: CaseToolsSpec, shard_spec: tuple[i
             n = len(client.scheduler_info().get("workers", {}))
             link = dashboard_link(client, enabled=bool(args.scheduler or dashboard))
             print(f"Dask: {n} workers at {client.scheduler.address}; dashboard: {link}", flush=True)
+            install_case_tools(client, spec)
             with progress_bar() as progress:
-                run_cases(client, spec, todo, out, report, copy_image=not args.no_copy_image, retries=args.retries,
+                run_cases(client, todo, out, report, copy_image=not args.no_copy_image, retries=args.retries,
                           progress=progress)
     return finish_batch(report, out, shard_spec, None, t0)
 

@@ -17,21 +17,14 @@ def _plain(n: int, total: int, case_id: str) -> None:
 def progress_bar() -> Iterator[Progress]:
     """A callback for ``run_batch``/``run_batch_dask`` that drives one bar on stderr (stdout stays for results)."""
     try:
+        from rich import progress as rp
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress as RichProgress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
     except ImportError:  # rich is in the optional `batch` extra
         yield _plain
         return
-    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())
-    with RichProgress(*columns, console=Console(stderr=True)) as bar:
+    columns = (rp.TextColumn("{task.description:<24}"), rp.BarColumn(), rp.MofNCompleteColumn(),
+               rp.TimeElapsedColumn(), rp.TextColumn("ETA"), rp.TimeRemainingColumn())
+    with rp.Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task("cases", total=None)
 
         def update(n: int, total: int, case_id: str) -> None:

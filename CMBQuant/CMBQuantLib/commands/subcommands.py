@@ -1,6 +1,6 @@
 """``cmbquant`` subcommands for review, export-nnunet, batch (in ``batch_command``) and merge: ``add_arguments(parser)``
-+ ``run(args)`` pairs that ``cli.py`` mounts (``SUBCOMMANDS``). Any user error prints one line naming the file and the fix and
-returns 2; the pairs never call ``sys.exit`` so a test or another tool can drive them.
++ ``run(args)`` pairs that ``cli.py`` mounts (``SUBCOMMANDS``). Any user error prints one line naming the file and the
+fix and returns 2; the pairs never call ``sys.exit`` so a test or another tool can drive them.
 """
 from __future__ import annotations
 

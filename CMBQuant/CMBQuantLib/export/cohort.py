@@ -22,11 +22,14 @@ def is_case_folder(path: Path) -> bool:
 
 
 def case_folders(root: str | Path) -> list[Path]:
-    """Case folders directly under ``root`` (or ``root`` itself), sorted by name."""
+    """Case folders directly under ``root`` (or ``root`` itself), sorted by name; hidden ones (a batch's
+    ``.<case>.partial-*`` staging folders) are never cases."""
     root = Path(root)
     if is_case_folder(root):
         return [root]
-    return sorted(p for p in root.iterdir() if is_case_folder(p)) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if not p.name.startswith(".") and is_case_folder(p))
 
 
 def cohort_row(folder: str | Path) -> dict[str, Any]:

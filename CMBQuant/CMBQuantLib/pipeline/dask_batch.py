@@ -1,4 +1,4 @@
-"""``cmbquant batch`` on a Dask cluster: the same plan as the serial batch, one task per case, the model once per worker.
+"""``cmbquant batch`` on a Dask cluster: the serial batch's plan, one task per case, the model once per worker.
 
 The client plans (``plan_batch``: finished cases are skipped, reviewed ones refused), so a rerun with nothing to do
 starts no task and loads no model. A worker killed mid-case leaves only a hidden partial folder (``case_staging``);
@@ -51,15 +51,21 @@ def run_batch_dask(root: str | Path, out_root: str | Path, client: Client, spec:
     out_root.mkdir(parents=True, exist_ok=True)
     todo, report = plan_batch(root, out_root, shard_spec, force)
     if todo:
-        run_cases(client, spec, todo, out_root, report, limits, copy_image, retries, progress)
+        install_case_tools(client, spec)
+        run_cases(client, todo, out_root, report, limits, copy_image, retries, progress)
     return finish_batch(report, out_root, shard_spec, write_cohort, t0)
 
 
-def run_cases(client: Client, spec: CaseToolsSpec, todo: list[BatchInput], out_root: Path, report: BatchReport,
+def install_case_tools(client: Client, spec: CaseToolsSpec) -> None:
+    """Every worker, and every worker that joins later, builds ``spec``'s tools once; a factory that fails on the
+    workers already there raises here, before any case is submitted."""
+    client.register_plugin(CaseToolsPlugin(spec))
+
+
+def run_cases(client: Client, todo: list[BatchInput], out_root: Path, report: BatchReport,
               limits: CandidateLimits | None = None, copy_image: bool = True, retries: int = 1,
               progress: Progress | None = None) -> None:
-    """Planned cases as tasks: each worker builds ``spec``'s tools once (the plugin), results go into ``report``."""
-    client.register_plugin(CaseToolsPlugin(spec))
+    """Planned cases as tasks on workers holding the case tools (``install_case_tools``); results go into ``report``."""
     out_root = Path(out_root).resolve()
     run = uuid.uuid4().hex[:8]
     futures = {client.submit(run_case_task, BatchInput(inp.case_id, Path(inp.path).resolve()), str(out_root), limits,
