@@ -7,7 +7,7 @@ import json
 import numpy as np
 from review_helpers import fresh_case, phantom
 
-from CMBQuantLib.core.counts import COUNT_COLUMNS
+from CMBQuantLib.core.counts import AUTO_COLUMNS, COUNT_COLUMNS
 from CMBQuantLib.core.scene import headless_context
 from CMBQuantLib.core.segments import load_segmentation, read_records
 from CMBQuantLib.export.case_export import export_case
@@ -44,7 +44,7 @@ def test_exported_labels_keep_ids_drop_rejected_and_counts_read_back(tmp_path):
     assert (counts["total_definite"], counts["total_possible"], counts["n_rejected"]) == (1, 1, 1)
     with open(out.counts_csv, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 1 and list(rows[0]) == ["case_id"] + COUNT_COLUMNS
+    assert len(rows) == 1 and list(rows[0]) == ["case_id"] + COUNT_COLUMNS + AUTO_COLUMNS  # as the case's own
     assert rows[0]["case_id"] == "case01" and rows[0]["n_pending"] == str(len(ids) - 3)
     with open(out.cmbs_csv, newline="") as fh:
         assert {int(r["cmb_id"]): r["status"] for r in csv.DictReader(fh)}[ids[1]] == "possible"

@@ -139,7 +139,7 @@ def stats_ui() -> str:
         ("WMH table:", widget("ctkPathLineEdit", "wmhPathLineEdit")),
         ("Clinical table:", widget("ctkPathLineEdit", "clinicalPathLineEdit")),
         ("Column roles (JSON):", widget("ctkPathLineEdit", "configPathLineEdit")),
-        ("Counts:", widget("QComboBox", "countsComboBox", items="definite|definite+possible")),
+        ("Counts:", widget("QComboBox", "countsComboBox", items="definite|definite+possible|auto")),
     ])
     models = form_section("Models", "modelsSection", [
         ("", widget("QCheckBox", "robustCheckBox", text="Robust (HC3) standard errors")),

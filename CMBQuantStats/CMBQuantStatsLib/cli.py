@@ -20,6 +20,8 @@ examples:
   cmbquant-stats --cohort cohort.csv --clinical clinical.xlsx --wmh wmh.csv --out results/
   cmbquant-stats --config study.json --out results/ --robust --zinb
   cmbquant-stats ... --role clinical_id=subject --role sex=gender --role sex_coding=m:1,f:0
+  cmbquant-stats --cohort ratings.xlsx ... --role total=Total_CMB --role lobar=Lobar   (count columns by role)
+  cmbquant-stats --cohort cohort.csv ... --count-mode auto     (automated counts; no review needed)
   cmbquant-stats ... --model "mmse_full=ols:mmse ~ total + wmh_burden + age + sex + education"
 
 config file (JSON; relative paths are relative to the file):
@@ -44,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--id-column", help="name of the case-ID column in all three tables")
     p.add_argument("--role", action="append", default=[], metavar="KEY=VALUE",
-                   help="column role, e.g. age=Age, sex=gender, sex_coding=m:1,f:0, lipids=ldl,hdl (repeatable)")
-    p.add_argument("--count-mode", choices=COUNT_MODES, help="count definite CMBs only or definite + possible")
+                   help="column role, e.g. age=Age, sex=gender, sex_coding=m:1,f:0, lipids=ldl,hdl, or a region's "
+                   "count column: total=Total_CMB (repeatable)")
+    p.add_argument("--count-mode", choices=COUNT_MODES, help="the reader's definite CMBs, definite + possible, or "
+                   "auto: the pipeline's counts before review (<region>_auto; an unreviewed batch)")
     p.add_argument("--require-review-complete", action="store_true", help="drop cases whose review is not complete")
     p.add_argument("--regions", help="comma-separated regions to model (default total,lobar,deep,infratentorial,"
                    "cerebellar)")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from CMBQuantStatsLib.agreement import AGREEMENT_COLUMNS
 from CMBQuantStatsLib.options import KINDS, AnalysisOptions, ModelSpec
 from CMBQuantStatsLib.pooling import PooledData
 from CMBQuantStatsLib.pooling_report import PoolingReport, complete_cases
@@ -39,6 +40,7 @@ class AnalysisResult:
     report: PoolingReport
     options: AnalysisOptions
     failures: list[str] = field(default_factory=list)
+    agreement: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=AGREEMENT_COLUMNS))  # model vs reader
 
 
 # ----------------------------------------------------------------------------------------- fitting
@@ -48,7 +50,8 @@ def formula_variables(formula: str, columns) -> list[str]:
     return [c for c in columns if c in names]
 
 
-def _fit(kind: str, formula: str, data: pd.DataFrame, robust: bool, inflation: str = "1"):
+def _fit(kind: str, formula: str, data: pd.DataFrame, robust: bool, inflation: str = "1",
+         nb_params: np.ndarray | None = None):
     """Fit with statsmodels exactly as a user would call it (the tests compare against these calls)."""
     import statsmodels.formula.api as smf  # optional (installed on first use in Slicer)
 
@@ -66,7 +69,7 @@ def _fit(kind: str, formula: str, data: pd.DataFrame, robust: bool, inflation: s
         return OrderedModel.from_formula(formula, data=data, distr="logit").fit(method="bfgs", maxiter=500,
                                                                                 disp=0, **kw)
     if kind == "zinb":
-        return fit_zinb(formula, data, inflation, kw)
+        return fit_zinb(formula, data, inflation, kw, nb_params)
     raise ValueError(f"unknown model kind {kind!r}; use one of {sorted(KINDS)}")
 
 
@@ -121,13 +124,23 @@ def tidy(res, spec: ModelSpec, alpha: float = 0.05) -> pd.DataFrame:
 
 
 def fit_model(data: pd.DataFrame, spec: ModelSpec, robust: bool = False, alpha: float = 0.05,
-              report: PoolingReport | None = None) -> pd.DataFrame:
-    """Fit one model on the complete cases of its variables and return its tidy rows."""
+              report: PoolingReport | None = None, nb_fits: dict | None = None) -> pd.DataFrame:
+    """Fit one model on the complete cases of its variables and return its tidy rows.
+
+    ``nb_fits`` (one dict per analysis) keeps each NB fit's estimates by formula and variables, so the ZINB of the
+    same formula on the same cases starts from them instead of refitting the same NB.
+    """
     cols = formula_variables(spec.formula + " " + (spec.inflation if spec.kind == "zinb" else ""), data.columns)
-    d = complete_cases(data, cols, spec.model_id, report)
+    ids = ["case_id"] if "case_id" in data.columns and "case_id" not in cols else []
+    # Only the columns the formula names: the same design matrix, built twice as fast as from the whole table.
+    d = complete_cases(data[cols + ids], cols, spec.model_id, report)[cols]
+    key = (spec.formula, tuple(cols))
+    nb_fits = {} if nb_fits is None else nb_fits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = _fit(spec.kind, spec.formula, d, robust, spec.inflation)
+        res = _fit(spec.kind, spec.formula, d, robust, spec.inflation, nb_fits.get(key))
+        if spec.kind == "negbin":
+            nb_fits[key] = res.params.to_numpy()
         return tidy(res, spec, alpha)  # inside: bse / conf_int are computed lazily and may warn
 
 
@@ -312,10 +325,10 @@ def run_analysis(pooled: PooledData, options: AnalysisOptions | None = None) -> 
                            has_mmse="mmse" in data.columns, negbin=opt.negbin, zinb=opt.zinb,
                            logistic=opt.logistic, zinb_inflation=opt.zinb_inflation, ordinal=opt.ordinal)
     specs += list(opt.custom)
-    parts, failures = [], []
+    parts, failures, nb_fits = [], [], {}
     for spec in specs:
         try:
-            part = fit_model(data, spec, opt.robust, opt.alpha, report)
+            part = fit_model(data, spec, opt.robust, opt.alpha, report, nb_fits)
             if not part["converged"].all():
                 report.notes.append(f"model {spec.model_id} did not converge; its P values are left out of the FDR")
             parts.append(part)
@@ -327,4 +340,4 @@ def run_analysis(pooled: PooledData, options: AnalysisOptions | None = None) -> 
     v = vif(data, covs) if covs else pd.DataFrame(columns=["term", "vif", "n"])
     t1 = table1(data, group=opt.table1_group)
     return AnalysisResult(results=results, summary=model_summary(results), vif=v, table1=t1, data=data,
-                          report=report, options=opt, failures=failures)
+                          report=report, options=opt, failures=failures, agreement=pooled.agreement)

@@ -5,17 +5,19 @@ pooled table is listed with its reason in the :class:`PoolingReport` (nothing di
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from CMBQuantStatsLib.agreement import AGREEMENT_COLUMNS, agreement_table
 from CMBQuantStatsLib.case_ids import case_ids, dedupe
+from CMBQuantStatsLib.cohort_counts import parse_cohort
 from CMBQuantStatsLib.pooling_report import DroppedRow, PoolingReport
 from CMBQuantStatsLib.problems import InputProblem, StatsInputError, sheet_row
 from CMBQuantStatsLib.reading import TableSource, read_table
 from CMBQuantStatsLib.roles import ColumnRoles
-from CMBQuantStatsLib.table_parsers import parse_clinical, parse_cohort, parse_wmh
+from CMBQuantStatsLib.table_parsers import parse_clinical, parse_wmh
 
 #: CMB burden categories for proportional-odds models: 0, 1, 2–4, ≥5 CMBs -> codes 0, 1, 2, 3 (``cat_<region>``).
 BURDEN_BINS = (1, 2, 5)
@@ -31,6 +33,8 @@ class PooledData:
     report: PoolingReport
     covariates: list[str]
     regions: list[str]
+    #: model-vs-reader agreement per region on the cohort table's reviewed cases (``agreement.agreement_table``)
+    agreement: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=AGREEMENT_COLUMNS))
 
 
 @dataclass
@@ -41,6 +45,7 @@ class _Parsed:
     raw_ids: dict[str, set[str]]
     labels: dict[str, str]
     regions: list[str]
+    agreement: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=AGREEMENT_COLUMNS))
 
 
 def _parse_tables(frames: dict[str, tuple[pd.DataFrame, str]], roles: ColumnRoles, has_wmh: bool,
@@ -55,8 +60,9 @@ def _parse_tables(frames: dict[str, tuple[pd.DataFrame, str]], roles: ColumnRole
         ids = case_ids(df, id_cols[table], label, table, problems)
         if ids.empty and len(df):
             continue
-        if table == "cohort":
-            p, out.regions = parse_cohort(df, label, roles, problems, rep)
+        counts = parse_cohort(df, label, roles, problems, rep) if table == "cohort" else None
+        if counts is not None:
+            p, out.regions = counts.counts, counts.regions
         elif table == "clinical":
             p = parse_clinical(df, label, roles, problems, rep)
             if not has_wmh:
@@ -66,7 +72,11 @@ def _parse_tables(frames: dict[str, tuple[pd.DataFrame, str]], roles: ColumnRole
         p.insert(0, "case_id", ids)
         p["_row"] = [sheet_row(i) for i in range(len(df))]
         out.raw_ids[table] = set(ids)
-        out.frames[table] = p.loc[dedupe(df, ids, table, label, rep)]
+        keep = dedupe(df, ids, table, label, rep)
+        out.frames[table] = p.loc[keep]
+        if counts is not None and not problems:  # on the cohort table's own rows (valid, unique IDs)
+            out.agreement = agreement_table(counts.pairs.loc[keep], p.loc[keep].get("review_complete"),
+                                            counts.reader_mode)
     if problems:
         raise StatsInputError(problems)
     return out
@@ -139,4 +149,9 @@ def pool_tables(cohort: TableSource, clinical: TableSource, wmh: TableSource | N
         raise StatsInputError([InputProblem("pooled table", None, "case_id", "no case ID is present in every table",
                                             "use the same case IDs in all tables and set the ID column roles")])
     covs = [c for c in COVARIATES if c in merged.columns]
-    return PooledData(data=merged, report=rep, covariates=covs, regions=parsed.regions)
+    if len(parsed.agreement):
+        a = parsed.agreement
+        rep.notes.append(f"model-vs-reader agreement on {int(a['n_cases'].max())} reviewed case(s) of the cohort "
+                         f"table ({int(a['n_not_reviewed'].max())} not reviewed, left out); reader count: "
+                         f"{a['reader_count'].iat[0]}")
+    return PooledData(data=merged, report=rep, covariates=covs, regions=parsed.regions, agreement=parsed.agreement)

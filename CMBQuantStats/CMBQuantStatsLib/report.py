@@ -218,6 +218,15 @@ def _pooling_html(analysis: AnalysisResult) -> str:
     return "".join(parts)
 
 
+def _agreement_html(analysis: AnalysisResult) -> str:
+    a = analysis.agreement
+    return (f"<p class='note'>The pipeline's counts before review (<code>&lt;region&gt;_auto</code>) against the "
+            f"reader's ({html.escape(str(a['reader_count'].iat[0]))}) on the reviewed cases of the cohort table "
+            f"only (unreviewed cases left out: {int(a['n_not_reviewed'].max())}). Bias and 95 % limits of agreement "
+            "(Bland–Altman) are automated minus reader; ICC(2,1) absolute agreement and ICC(3,1) consistency.</p>"
+            + _table_html(a))
+
+
 def build_report(analysis: AnalysisResult, title: str = "CMBQuant statistics report",
                  extra_sections: list[ReportSection] | None = None, plots: bool = True,
                  scatter_regions: tuple[str, ...] = ("total", "lobar", "deep")) -> StatsReport:
@@ -236,6 +245,8 @@ def build_report(analysis: AnalysisResult, title: str = "CMBQuant statistics rep
         imgs = [img_tag(scatter_png(analysis.data, "wmh_burden", r), f"{r} vs WMH")
                 for r in scatter_regions if r in analysis.data.columns]
         rep.add_section("CMB counts vs WMH burden", "".join(imgs))
+    if len(analysis.agreement):
+        rep.add_section("Model vs reader agreement (automated vs reviewed counts)", _agreement_html(analysis))
     rep.add_section("Model fit (compare NB vs ZINB by AIC/BIC)", _table_html(analysis.summary.drop(columns=["formula"])))
     rep.add_section("Collinearity (VIF)", _table_html(analysis.vif))
     if analysis.failures:
@@ -248,20 +259,22 @@ def build_report(analysis: AnalysisResult, title: str = "CMBQuant statistics rep
 
 def write_outputs(analysis: AnalysisResult, out_dir, extra_sections: list[ReportSection] | None = None,
                   title: str = "CMBQuant statistics report", plots: bool = True) -> dict[str, Path]:
-    """Write results.csv, model_summary.csv, table1.csv, vif.csv, pooled_data.csv, pooling_report.json/.txt and
-    report.html into ``out_dir``; returns their paths by name."""
+    """Write results.csv, model_summary.csv, table1.csv, vif.csv, pooled_data.csv, agreement.csv (model vs reader;
+    header only without reviewed automated counts), pooling_report.json/.txt and report.html into ``out_dir``;
+    returns their paths by name."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
         "results": out / "results.csv", "summary": out / "model_summary.csv", "table1": out / "table1.csv",
         "vif": out / "vif.csv", "pooled": out / "pooled_data.csv", "pooling_json": out / "pooling_report.json",
-        "pooling_txt": out / "pooling_report.txt", "html": out / "report.html",
+        "pooling_txt": out / "pooling_report.txt", "html": out / "report.html", "agreement": out / "agreement.csv",
     }
     analysis.results.to_csv(paths["results"], index=False)
     analysis.summary.to_csv(paths["summary"], index=False)
     analysis.table1.to_csv(paths["table1"], index=False)
     analysis.vif.to_csv(paths["vif"], index=False)
     analysis.data.to_csv(paths["pooled"], index=False)
+    analysis.agreement.to_csv(paths["agreement"], index=False)
     paths["pooling_json"].write_text(analysis.report.to_json(), encoding="utf-8")
     paths["pooling_txt"].write_text(analysis.report.to_text(), encoding="utf-8")
     build_report(analysis, title, extra_sections, plots).write(paths["html"])

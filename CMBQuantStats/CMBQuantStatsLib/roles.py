@@ -14,7 +14,9 @@ REGIONS = (
     "total", "lobar", "frontal", "parietal", "temporal", "occipital", "insula",
     "deep", "infratentorial", "cerebellar", "brainstem", "unassigned",
 )
-COUNT_MODES = ("definite", "definite+possible")
+#: ``definite`` / ``definite+possible``: the reader's counts (``<region>_definite`` [+ ``_possible``]); ``auto``: the
+#: pipeline's own counts before review (``<region>_auto``).
+COUNT_MODES = ("definite", "definite+possible", "auto")
 DEFAULT_SEX = {"M": 1, "F": 0, "male": 1, "female": 0, "1": 1, "0": 0}
 DEFAULT_BINARY = {"1": 1, "0": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "true": 1, "false": 0}
 
@@ -49,17 +51,26 @@ class ColumnRoles:
     extra_categorical: list[str] = field(default_factory=list)
     count_mode: str = "definite+possible"
     require_review_complete: bool = False
+    #: region -> a column holding that region's count as is (another tool's table, a rating sheet), e.g.
+    #: ``{"total": "Total_CMB", "lobar": "Lobar"}``; given as ``total=Total_CMB`` like any other role.
+    count_columns: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict) -> ColumnRoles:
-        """Build from a JSON-like dict, rejecting unknown keys (typos would otherwise be silently ignored)."""
+        """Build from a JSON-like dict, rejecting unknown keys (typos would otherwise be silently ignored).
+
+        A region name as key (``total``, ``lobar`` ...) is a count column role (``count_columns``)."""
+        d = dict(d)
+        counts = dict(d.pop("count_columns", None) or {})
+        counts.update({k: d.pop(k) for k in list(d) if k in REGIONS})
         known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - known) + sorted(set(counts) - set(REGIONS))
         if unknown:
             raise StatsInputError([InputProblem(
                 "column roles", None, None, f"unknown role(s) {unknown}",
-                f"use only {sorted(known)}")])
-        return cls(**d)
+                f"use only {sorted(known - {'count_columns'})} or a region ({', '.join(REGIONS)}) for its count "
+                "column")])
+        return cls(**d, count_columns={str(k): str(v) for k, v in counts.items()})
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,4 +1,5 @@
-"""Each input table's columns, by role, to canonical analysis columns (cohort counts, WMH burden, clinical data).
+"""Each input table's columns, by role, to canonical analysis columns (WMH burden, clinical data; the cohort counts
+are ``cohort_counts``).
 
 A role names a column; a missing required column is a problem, a missing optional one a note in the pooling report.
 """
@@ -9,7 +10,7 @@ import pandas as pd
 
 from CMBQuantStatsLib.pooling_report import PoolingReport
 from CMBQuantStatsLib.problems import InputProblem, sheet_row
-from CMBQuantStatsLib.roles import COUNT_MODES, REGIONS, ColumnRoles
+from CMBQuantStatsLib.roles import ColumnRoles
 from CMBQuantStatsLib.values import RANGES, is_missing, parse_coded, parse_numeric, safe_name
 
 
@@ -23,43 +24,6 @@ def resolve_column(role_value: str | None, canonical: str, columns: list[str], l
                                      f"(columns are {columns})", f"set the {role} role to one of those columns"))
         return None
     return role_value
-
-
-def parse_cohort(df: pd.DataFrame, label: str, roles: ColumnRoles, problems: list[InputProblem],
-                 rep: PoolingReport) -> tuple[pd.DataFrame, list[str]]:
-    """Per-region counts under the count mode (and review_complete); returns (columns, regions present)."""
-    if roles.count_mode not in COUNT_MODES:
-        problems.append(InputProblem("column roles", None, "count_mode", f"unknown count mode '{roles.count_mode}'",
-                                     f"use one of {list(COUNT_MODES)}"))
-        return pd.DataFrame(index=df.index), []
-    out = pd.DataFrame(index=df.index)
-    regions = []
-    for r in REGIONS:
-        dcol, pcol = f"{r}_definite", f"{r}_possible"
-        if dcol not in df.columns:
-            continue
-        d = parse_numeric(df, dcol, label, problems, 0, np.inf, integer=True, role=f"{r} definite count")
-        if roles.count_mode == "definite":
-            out[r] = d
-        else:
-            if pcol not in df.columns:
-                problems.append(InputProblem(label, None, pcol, "column missing for count mode 'definite+possible'",
-                                             "add the column or choose count mode 'definite'"))
-                continue
-            out[r] = d + parse_numeric(df, pcol, label, problems, 0, np.inf, integer=True,
-                                       role=f"{r} possible count")
-        regions.append(r)
-    if not regions:
-        problems.append(InputProblem(label, None, "total_definite",
-                                     "no '<region>_definite' count columns (e.g. total_definite)",
-                                     "use the cohort.csv written by CMBQuant (docs/case-folder.md)"))
-    if "review_complete" in df.columns:
-        rc = parse_numeric(df, "review_complete", label, problems, 0, 1, integer=True, role="review_complete")
-        out["review_complete"] = rc
-    elif roles.require_review_complete:
-        problems.append(InputProblem(label, None, "review_complete", "column missing but review completeness required",
-                                     "add review_complete (0/1) or turn off require_review_complete"))
-    return out, regions
 
 
 def parse_wmh(df: pd.DataFrame, label: str, roles: ColumnRoles, problems: list[InputProblem],

@@ -5,18 +5,24 @@ so ``counts.json`` and ``counts.csv`` can never disagree with each other or with
 
 Only reviewed CMBs (definite / possible) are counted by region; pending and rejected are counted apart
 (``n_pending``, ``n_rejected``) so an unfinished review can never inflate a region count.
+
+The automated counts (``<region>_auto``) are the pipeline's own result before review: the candidates it accepts
+(``pipeline_accepts``), by region. The first ``write_counts`` of a case (the pipeline's) stores which CMBs they are in
+``counts.json`` ``auto``; every later write (review, region updates) keeps that set, so no reader decision, not even
+a deletion, changes them, while a CMB still in the case follows its current region.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from CMBQuantLib.core.atomic import atomic_write_json, atomic_write_text
 from CMBQuantLib.core.case_folder import COUNTS_CSV, COUNTS_JSON
-from CMBQuantLib.core.records import STATUSES, CMBRecord
+from CMBQuantLib.core.records import FILTER_REASON, FLAG_ADDED, PIPELINE_DECIDER, STATUSES, CMBRecord
 
 COUNT_REGIONS = ("total", "lobar", "frontal", "parietal", "temporal", "occipital", "insula", "deep",
                  "infratentorial", "cerebellar", "brainstem", "unassigned")
@@ -78,6 +84,55 @@ def _base_document(records: list[CMBRecord], region_source: str = "") -> dict:
 
 
 COUNT_COLUMNS = count_columns() + ["review_complete"]
+AUTO_COLUMNS = [f"{r}_auto" for r in COUNT_REGIONS]
+
+
+def pipeline_accepts(rec: CMBRecord) -> bool:
+    """The pipeline's verdict on a candidate: kept by the CMB filter (without a filter: every candidate) and carrying
+    no flag. Flagged candidates are not counted: the pipeline itself marks them as not CMB-like (``tubular``,
+    ``outside_brain``), beyond MARS' 10 mm (``exceeds_cmb_size``), below the run's size or confidence limits, or as
+    a reader's addition (``added_by_reader``)."""
+    filtered = rec.reason == FILTER_REASON and rec.decided_by == PIPELINE_DECIDER
+    return not filtered and not rec.flags and rec.source != "reader"
+
+
+def _reviewed(rec: CMBRecord) -> bool:
+    """A status only a reader sets (the pipeline sets pending, or rejected by the filter)."""
+    return rec.status != "pending" and not (rec.reason == FILTER_REASON and rec.decided_by == PIPELINE_DECIDER)
+
+
+def auto_section(records: list[CMBRecord], stored: dict | None = None) -> dict[str, Any]:
+    """``counts.json`` ``auto``: the automatically counted CMBs (id -> count keys), their counts, and ``inferred``.
+
+    With a stored section, its CMBs stay the set: one still in ``records`` takes its current count keys (regions
+    may be updated), a deleted one keeps its stored keys. Without one (the pipeline's first write, or a case folder
+    from before automated counts), the set is ``pipeline_accepts`` over ``records``; ``inferred`` is true when those
+    records already hold reader decisions (an older case: CMBs deleted before, or filter rejections a reader
+    restored, cannot be told apart any more).
+    """
+    present = {r.cmb_id: r for r in records if r.source != "reader" and FLAG_ADDED not in r.flags}
+    if stored and isinstance(stored.get("cmbs"), dict):
+        members = {int(i): count_keys(present[int(i)]) if int(i) in present else list(keys)
+                   for i, keys in stored["cmbs"].items()}
+        inferred = bool(stored.get("inferred", False))
+    else:
+        members = {r.cmb_id: count_keys(r) for r in records if pipeline_accepts(r)}
+        inferred = any(_reviewed(r) for r in records)
+    counts = dict.fromkeys(AUTO_COLUMNS, 0)
+    for keys in members.values():
+        for key in keys:
+            counts[f"{key}_auto"] += 1
+    return {"counts": counts, "cmbs": {str(i): members[i] for i in sorted(members)}, "inferred": inferred}
+
+
+def read_auto_section(folder: str | Path) -> dict | None:
+    """The stored ``auto`` section of a case's ``counts.json`` (None when absent or unreadable: then inferred)."""
+    try:
+        doc = json.loads((Path(folder) / COUNTS_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    auto = doc.get("auto") if isinstance(doc, dict) else None
+    return auto if isinstance(auto, dict) else None
 
 
 def case_counts(records: Iterable[CMBRecord]) -> dict[str, int]:
@@ -113,13 +168,18 @@ def one_row_csv(row: dict[str, Any], columns: list[str]) -> str:
     return buf.getvalue()
 
 
-def write_counts(folder: str | Path, records: list[CMBRecord], case_id: str,
-                 region_source: str = "") -> tuple[Path, Path]:
-    """``counts.json`` and the one-row ``counts.csv`` (``case_id`` + count columns) of a case, atomically."""
+def write_counts(folder: str | Path, records: list[CMBRecord], case_id: str, region_source: str = "", *,
+                 names: tuple[str, str] = (COUNTS_JSON, COUNTS_CSV),
+                 case_folder: str | Path | None = None) -> tuple[Path, Path]:
+    """``counts.json`` and the one-row ``counts.csv`` (``case_id`` + count columns + automated counts) of a case,
+    atomically; the automated counts' CMB set already stored in the case's ``counts.json`` is kept
+    (``auto_section``). An export writes the same files elsewhere: ``names`` in ``folder``, read from
+    ``case_folder``."""
     folder = Path(folder)
     doc = counts_document(records, region_source)
-    j = atomic_write_json(folder / COUNTS_JSON, doc)
-    c = atomic_write_text(folder / COUNTS_CSV, one_row_csv({"case_id": case_id, **doc["counts"]},
-                                                           ["case_id"] + COUNT_COLUMNS))
+    doc["auto"] = auto_section(records, read_auto_section(Path(case_folder) if case_folder else folder))
+    j = atomic_write_json(folder / names[0], doc)
+    row = {"case_id": case_id, **doc["counts"], **doc["auto"]["counts"]}
+    c = atomic_write_text(folder / names[1], one_row_csv(row, ["case_id"] + COUNT_COLUMNS + AUTO_COLUMNS))
     return j, c
 

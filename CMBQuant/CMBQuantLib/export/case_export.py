@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from CMBQuantLib.core.atomic import atomic_write_json, atomic_write_text
-from CMBQuantLib.core.counts import COUNT_COLUMNS, counts_document, one_row_csv
+from CMBQuantLib.core.counts import write_counts
 from CMBQuantLib.core.records import write_records_csv
 from CMBQuantLib.core.segments import export_label_array, save_segmentation
 from CMBQuantLib.review.session import ReviewSession
@@ -41,9 +40,7 @@ def export_case(folder: str | Path, out_dir: str | Path,
     lab_path = out_dir / f"{cid}_cmb_labels.nii.gz"
     write_image(labels.astype(np.uint16), case.geometry, lab_path)
     csv_path = write_records_csv(records, out_dir / f"{cid}_cmbs.csv")
-    doc = counts_document(records)
-    cj = atomic_write_json(out_dir / f"{cid}_counts.json", doc)
-    cc = atomic_write_text(out_dir / f"{cid}_counts.csv",
-                           one_row_csv({"case_id": cid, **doc["counts"]}, ["case_id"] + COUNT_COLUMNS))
+    cj, cc = write_counts(out_dir, records, cid, names=(f"{cid}_counts.json", f"{cid}_counts.csv"),
+                          case_folder=case.folder)
     return CaseExport(seg, lab_path, csv_path, cj, cc)
 

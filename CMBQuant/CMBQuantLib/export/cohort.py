@@ -1,4 +1,5 @@
-"""The cohort table: one row per case folder (counts by MARS region x status, model, reviewers), read from the folders."""
+"""The cohort table: one row per case folder (counts by MARS region x status, model, reviewers, and the automated
+counts ``<region>_auto``: the pipeline's own result before review), read from the folders."""
 from __future__ import annotations
 
 import csv
@@ -9,11 +10,11 @@ from typing import Any
 
 from CMBQuantLib.core.atomic import atomic_write_text
 from CMBQuantLib.core.case_folder import CASE_JSON, read_case_json
-from CMBQuantLib.core.counts import COUNT_COLUMNS, case_counts
+from CMBQuantLib.core.counts import AUTO_COLUMNS, COUNT_COLUMNS, auto_section, case_counts, read_auto_section
 from CMBQuantLib.review.decision_log import log_reviewers
 from CMBQuantLib.review.replay import effective_records
 
-COHORT_COLUMNS = ["case_id"] + COUNT_COLUMNS + ["model", "reviewers"]
+COHORT_COLUMNS = ["case_id"] + COUNT_COLUMNS + ["model", "reviewers"] + AUTO_COLUMNS
 
 
 def is_case_folder(path: Path) -> bool:
@@ -33,7 +34,8 @@ def case_folders(root: str | Path) -> list[Path]:
 
 
 def cohort_row(folder: str | Path) -> dict[str, Any]:
-    """One cohort row from a case folder: ``cmbs.csv`` with ``review.jsonl`` replayed over it (the log wins)."""
+    """One cohort row from a case folder: ``cmbs.csv`` with ``review.jsonl`` replayed over it (the log wins); the
+    automated counts from the CMB set stored in ``counts.json`` (inferred from the records in older folders)."""
 
     folder = Path(folder)
     info = read_case_json(folder)
@@ -41,6 +43,7 @@ def cohort_row(folder: str | Path) -> dict[str, Any]:
     row: dict[str, Any] = {"case_id": info.case_id, **case_counts(records)}
     row["model"] = str(info.model.get("name", "")) if isinstance(info.model, dict) else ""
     row["reviewers"] = ";".join(log_reviewers(folder))
+    row.update(auto_section(records, read_auto_section(folder))["counts"])
     return row
 
 

@@ -49,6 +49,10 @@ class SynResult:
     seconds: float
     notes: dict = field(default_factory=dict)
 
+    def pull(self, moving: sitk.Image, reference: sitk.Image, labels: bool) -> sitk.Image:
+        """``moving`` (template space) resampled onto ``reference`` (a subject grid) through the transforms."""
+        return warp_to(moving, reference, self, labels)
+
 
 def ants_available() -> bool:
     """True when antspyx can be imported (checked without importing it)."""
