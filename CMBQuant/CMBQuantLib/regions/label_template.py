@@ -32,6 +32,7 @@ T1_LEVELS: dict[float, tuple[int, ...]] = {
     1.00: (2, 41, 7, 46, 77, 85, 251, 252, 253, 254, 255),  # white matter, cerebellar WM, corpus callosum
 }
 CORTEX_LEVEL = 0.55
+CSF_LEVEL = 0.20
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class LabelTemplate:
 
     labels: sitk.Image  # sitkInt32
     image: sitk.Image  # sitkFloat32
-    brain: sitk.Image  # sitkUInt8
+    brain: sitk.Image  # sitkUInt8: intracranial (brain, sulci filled, + the CSF shell)
     source: Path
 
 
@@ -57,6 +58,20 @@ def t1_like(labels: np.ndarray, blur_mm: float = 1.0, spacing_kji: np.ndarray | 
     return out
 
 
+def intracranial(labels: np.ndarray, spacing_kji: np.ndarray, close_mm: float = 2.0, shell_mm: float = 1.0) -> np.ndarray:
+    """The brain with its sulci closed and a CSF shell of ``shell_mm`` around it: what an SWI brain mask holds.
+
+    The SWI's mask (``detection.brain``) ends at the skull's inner table, not at the pial surface; a template that
+    ended at the pial surface would be pulled outwards onto the mask's edge. On the tuning phantoms the SWI mask is
+    1.14-1.21 x the brain's volume (sulcal + extra-cerebral CSF); closing 2 mm + a 1 mm shell gives 1.17 x here.
+    """
+    sp = np.asarray(spacing_kji, float)
+    brain = labels > 0
+    outside = ndimage.distance_transform_edt(~brain, sampling=sp) > close_mm
+    closed = ndimage.binary_fill_holes(ndimage.distance_transform_edt(~outside, sampling=sp) > close_mm)
+    return ndimage.distance_transform_edt(~closed, sampling=sp) <= shell_mm
+
+
 def load_label_template(path: str | Path | None = None, blur_mm: float = 1.0) -> LabelTemplate:
     """The template from the installed MNI aparc+aseg (``atlas.aparcaseg_path``) or a label map at ``path``."""
     src = Path(path) if path is not None else aparcaseg_path()
@@ -65,8 +80,12 @@ def load_label_template(path: str | Path | None = None, blur_mm: float = 1.0) ->
                          "one (FreeSurfer licence); without it the affine path is used (`--atlas-source mars`)")
     arr, geom = read_image(src)
     labels = np.rint(arr).astype(np.int32)
-    image = t1_like(labels, blur_mm, geom.spacing[::-1])
+    sp = geom.spacing[::-1]
+    icv = intracranial(labels, sp)
+    tissue = t1_like(labels, 0.0)
+    tissue[icv & (labels == 0)] = CSF_LEVEL
+    image = ndimage.gaussian_filter(tissue, sigma=tuple(blur_mm / sp)).astype(np.float32) if blur_mm > 0 else tissue
     lab_img = sitk_from_array(labels, geom)
     img = sitk_from_array(image, geom)
-    brain = sitk_from_array((labels > 0).astype(np.uint8), geom)
+    brain = sitk_from_array(icv.astype(np.uint8), geom)
     return LabelTemplate(lab_img, img, brain, src)
