@@ -32,6 +32,7 @@ class BSplineWarp:
     """Subject -> template point transform (affine after B-spline) and timing."""
 
     transform: sitk.Transform
+    deformation: sitk.Transform  # the B-spline part alone
     seconds: float
     metric: float
 
@@ -39,6 +40,16 @@ class BSplineWarp:
         """``moving`` (template space) resampled onto ``reference`` (a subject grid)."""
         interp = sitk.sitkNearestNeighbor if labels else sitk.sitkLinear
         return sitk.Resample(moving, reference, self.transform, interp, 0)
+
+    def displacement_mm(self, mask: sitk.Image) -> np.ndarray:
+        """Length of the B-spline displacement (beyond the affine) at the voxels of ``mask``."""
+        field = sitk.TransformToDisplacementField(self.deformation, sitk.sitkVectorFloat64, mask.GetSize(),
+                                                  mask.GetOrigin(), mask.GetSpacing(), mask.GetDirection())
+        mag = np.linalg.norm(sitk.GetArrayFromImage(field), axis=-1)
+        return mag[sitk.GetArrayViewFromImage(mask) > 0]
+
+    def close(self) -> None:
+        """Nothing to release (the transform lives in memory)."""
 
 
 def register_bspline(fixed: sitk.Image, moving: sitk.Image, initial: sitk.Transform,
@@ -65,4 +76,4 @@ def register_bspline(fixed: sitk.Image, moving: sitk.Image, initial: sitk.Transf
     reg.Execute(fixed, moving)
     composite = sitk.CompositeTransform(initial)
     composite.AddTransform(bspline)
-    return BSplineWarp(composite, time.perf_counter() - t0, float(reg.GetMetricValue()))
+    return BSplineWarp(composite, bspline, time.perf_counter() - t0, float(reg.GetMetricValue()))

@@ -10,6 +10,7 @@ threads are set from ``threads`` through ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS`
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -52,6 +53,18 @@ class SynResult:
     def pull(self, moving: sitk.Image, reference: sitk.Image, labels: bool) -> sitk.Image:
         """``moving`` (template space) resampled onto ``reference`` (a subject grid) through the transforms."""
         return warp_to(moving, reference, self, labels)
+
+    def displacement_mm(self, mask: sitk.Image) -> np.ndarray:
+        """Length of the SyN displacement (beyond the affine) at the voxels of ``mask`` (the fixed grid)."""
+        ants = _ants()
+        field = ants.image_read(next(t for t in self.transforms if t.endswith("Warp.nii.gz"))).numpy()
+        mag = np.linalg.norm(field, axis=-1).transpose(2, 1, 0)
+        inside = sitk.GetArrayViewFromImage(mask) > 0
+        return mag[inside] if mag.shape == inside.shape else mag.ravel()
+
+    def close(self) -> None:
+        """Delete the transform files."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def ants_available() -> bool:
@@ -101,7 +114,7 @@ def to_sitk(image, reference: sitk.Image) -> sitk.Image:
 
 
 def register_syn(fixed: sitk.Image, moving: sitk.Image, initial: sitk.Transform | None,
-                 config: SynConfig | None = None, folder: Path | None = None, metric='mattes', radius=2) -> SynResult:
+                 config: SynConfig | None = None, folder: Path | None = None) -> SynResult:
     """SyN of ``moving`` (template) onto ``fixed`` (subject). ``initial`` maps subject points to template points."""
     ants = _ants()
     cfg = config or SynConfig()
@@ -117,7 +130,7 @@ def register_syn(fixed: sitk.Image, moving: sitk.Image, initial: sitk.Transform 
             outprefix=str(folder / "syn_"), aff_metric="mattes", aff_sampling=cfg.bins,
             aff_random_sampling_rate=cfg.sampling, aff_iterations=cfg.affine_iterations,
             aff_shrink_factors=cfg.affine_shrink, aff_smoothing_sigmas=cfg.affine_smoothing,
-            syn_metric=metric, syn_sampling=cfg.bins if metric == "mattes" else radius, reg_iterations=cfg.syn_iterations,
+            syn_metric="mattes", syn_sampling=cfg.bins, reg_iterations=cfg.syn_iterations,
             grad_step=cfg.grad_step, flow_sigma=cfg.flow_sigma, total_sigma=cfg.total_sigma)
     return SynResult(list(out["fwdtransforms"]), folder, time.perf_counter() - t0)
 
@@ -126,7 +139,8 @@ def warp_to(moving: sitk.Image, reference: sitk.Image, result: SynResult, labels
     """``moving`` (template space) pulled onto ``reference`` (a subject grid) through the SyN transforms."""
     ants = _ants()
     with _threads(2):
-        warped = ants.apply_transforms(to_ants(reference), to_ants(sitk.Cast(moving, sitk.sitkFloat32)),
-                                       result.transforms, interpolator="genericLabel" if labels else "linear")
+        warped = ants.apply_transforms(to_ants(sitk.Cast(reference, sitk.sitkFloat32)),
+                                       to_ants(sitk.Cast(moving, sitk.sitkFloat32)), result.transforms,
+                                       interpolator="nearestNeighbor" if labels else "linear")
     out = to_sitk(warped, reference)
     return sitk.Cast(out, sitk.sitkInt32) if labels else out

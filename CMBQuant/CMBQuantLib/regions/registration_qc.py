@@ -6,6 +6,8 @@ reason is recorded. The values (docs/regions.md gives their spread on good and f
 - ``brain_dice``: Dice of the warped template brain against the SWI's own brain mask (working grid);
 - ``similarity``: normalised mutual information (Studholme, 1..2) of the warped T1-like template and the SWI inside
   the brain: near 1 means the two images share no structure;
+- ``affine_dice``: the same Dice after the affine alone (a deformable warp can bend any blob into a brain shape);
+- ``warp_p95_mm``: 95th percentile of the deformable displacement beyond the affine inside the brain;
 - ``brain_in_fov``: fraction of the template brain that the affine puts inside the SWI's field of view;
 - ``cut_cm2``: the largest brain-mask area lying on a face of the field of view (a brain cut by a cropped FOV).
 """
@@ -35,10 +37,12 @@ class RegistrationQC:
     brain_dice: float = float("nan")
     similarity: float = float("nan")
     brain_in_fov: float = float("nan")
+    affine_dice: float = float("nan")
+    warp_p95_mm: float = float("nan")
     cut_cm2: float = 0.0
     brain_volume_ml: float = 0.0
     affine_scales: list[float] = field(default_factory=list)
-    tissue_refinement: dict = field(default_factory=dict)
+    mask_prior: dict = field(default_factory=dict)  # ml added to / removed from the SWI mask by the prior
     seconds: dict = field(default_factory=dict)
     passed: bool = False
     reason: str = ""
