@@ -28,6 +28,9 @@ CASE_JSON = "case.json"
 IMAGE_FILE = "image.nii.gz"
 
 
+PHASE_FILE = "phase.nii.gz"  # optional: the SWI phase resampled to the magnitude grid (calcification vs CMB)
+
+
 SEG_FILE = "cmbs.seg.nrrd"
 
 
@@ -67,10 +70,14 @@ class CaseInfo:
     geometry: dict[str, Any] = field(default_factory=dict)  # {"ijk_to_ras": 4x4, "shape": [k, j, i]}
     model: dict[str, Any] = field(default_factory=dict)  # name, sha256, device, step_size, mirroring
     region_source: str = ""
+    region_qc: dict[str, Any] = field(default_factory=dict)  # region step: template registration QC (regions.md)
     detection: dict[str, Any] = field(default_factory=dict)  # threshold, min_confidence, n_candidates, seconds
     # The source DICOM series when the input was a DICOM folder ({} otherwise, and in older case folders):
     # study/series/frame-of-reference/SOP class UIDs and sop_instance_uids in slice (k) order; DICOM SEG/SR cite it.
     dicom_source: dict[str, Any] = field(default_factory=dict)
+    # The phase image when one was given ({} otherwise, and in older case folders): {"file": "phase.nii.gz",
+    # "input_file": original path, "input_sha256", "resampled": whether its grid differed from the magnitude's}.
+    phase: dict[str, Any] = field(default_factory=dict)
     status: str = STATUS_PROCESSING
     schema_version: int = SCHEMA_VERSION
     software_version: str = __version__
@@ -161,3 +168,8 @@ def case_image_path(folder: str | Path, info: CaseInfo | None = None) -> Path | 
         return Path(info.input_file)
     return None
 
+
+def case_phase_path(folder: str | Path) -> Path | None:
+    """The phase image of the case (on the SWI grid), or None when the case has no phase."""
+    path = Path(folder) / PHASE_FILE
+    return path if path.exists() else None

@@ -21,6 +21,7 @@ from CMBQuantLib.core.case_folder import (
 from CMBQuantLib.detection.candidates import CandidateLimits
 from CMBQuantLib.export.cohort import case_folders
 from CMBQuantLib.export.cohort import write_cohort as write
+from CMBQuantLib.pipeline.phase_input import bids_phase_for, is_bids_phase, strip_part_mag
 from CMBQuantLib.pipeline.process_case import (
     BatchInput,
     RegionAssigner,
@@ -49,16 +50,44 @@ def bids_case_id(path: Path) -> str:
     return re.sub(r"_swi$", "", stem, flags=re.IGNORECASE)
 
 
+PARCELLATION_PATTERNS = ("*_dseg.nii.gz", "*_dseg.nii", "*aparc+aseg*.nii.gz", "*aparc+aseg*.nii")
+
+
+def find_parcellation(root: Path, swi: Path) -> Path | None:
+    """The subject's SynthSeg / FastSurfer / FreeSurfer label map in BIDS derivatives, for this SWI:
+    ``derivatives/*/sub-X/[ses-Y/]anat/*_dseg.nii[.gz]`` or ``*aparc+aseg*.nii[.gz]``, same subject and session.
+    Preference: a map made on the SWI itself (name holds ``swi``), then one with cortical parcels (``aparc``),
+    then any; ties by path. None when there is none (the case takes the template path)."""
+    ents = dict(re.findall(r"(sub|ses)-([A-Za-z0-9]+)", swi.name))
+    if "sub" not in ents:
+        return None
+    folders = [f"sub-{ents['sub']}/ses-{ents['ses']}/anat", f"sub-{ents['sub']}/anat"] if "ses" in ents else [
+        f"sub-{ents['sub']}/anat"]
+    for folder in folders:  # the session's own map first; a session-less derivative serves every session
+        found = sorted({p for pat in PARCELLATION_PATTERNS for p in root.glob(f"derivatives/*/{folder}/{pat}")
+                        if p.is_file() and _same_session(p.name, ents)})
+        if found:
+            return min(found, key=lambda p: ("swi" not in p.name.lower(), "aparc" not in p.name.lower(), str(p)))
+    return None
+
+
+def _same_session(name: str, ents: dict[str, str]) -> bool:
+    own = dict(re.findall(r"(sub|ses)-([A-Za-z0-9]+)", name))
+    return all(own.get(k, v) == v for k, v in ents.items())
+
+
 def discover_inputs(root: str | Path) -> list[BatchInput]:
-    """SWI inputs sorted by case id: a BIDS dataset (``sub-*/[ses-*/]anat/*_swi.nii.gz`` or names holding ``SWI``)
-    or a plain folder of image files; duplicate case ids are an error (they would share one case folder)."""
+    """SWI inputs sorted by case id: a BIDS dataset (``sub-*/[ses-*/]anat/*_swi.nii.gz`` or names holding ``SWI``,
+    each with its parcellation from ``derivatives/`` when there is one: ``find_parcellation``) or a plain folder of
+    image files; duplicate case ids are an error (they would share one case folder)."""
     root = Path(root)
     if not root.is_dir():
         raise CaseFolderError(f"{root}: not a folder. Pass a folder of SWI NIfTI/NRRD files or a BIDS dataset.")
     if is_bids(root):
         found = [p for pat in ("sub-*/anat/*", "sub-*/ses-*/anat/*") for p in root.glob(pat)
-                 if _is_image(p) and ("_swi." in p.name.lower() or "swi" in p.name.lower())]
-        inputs = [BatchInput(bids_case_id(p), p) for p in found]
+                 if _is_image(p) and ("_swi." in p.name.lower() or "swi" in p.name.lower()) and not is_bids_phase(p)]
+        inputs = [BatchInput(strip_part_mag(bids_case_id(p)), p, find_parcellation(root, p), bids_phase_for(p))
+                  for p in found]  # a part-phase file rides with its part-mag magnitude: phase.nii.gz
     else:
         inputs = [BatchInput(case_id_from_path(p), p) for p in root.iterdir() if _is_image(p)]
     inputs.sort(key=lambda x: x.case_id)

@@ -68,7 +68,8 @@ def run_cases(client: Client, todo: list[BatchInput], out_root: Path, report: Ba
     """Planned cases as tasks on workers holding the case tools (``install_case_tools``); results go into ``report``."""
     out_root = Path(out_root).resolve()
     run = uuid.uuid4().hex[:8]
-    futures = {client.submit(run_case_task, BatchInput(inp.case_id, Path(inp.path).resolve()), str(out_root), limits,
+    futures = {client.submit(run_case_task, BatchInput(inp.case_id, Path(inp.path).resolve(), inp.parcellation),
+                             str(out_root), limits,
                              copy_image, key=f"case-{inp.case_id}-{run}", retries=retries, pure=False): inp.case_id
                for inp in todo}
     if progress:

@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from CMBQuantLib.core.atomic import atomic_write_bytes
 from CMBQuantLib.core.case_folder import (
     REVIEW_LOG,
     SEG_FILE,
@@ -30,9 +31,12 @@ from CMBQuantLib.detection.candidates import CandidateLimits, find_candidates
 from CMBQuantLib.detection.candidates import brain_mask as intracranial_mask
 from CMBQuantLib.detection.two_stage import detect
 from CMBQuantLib.pipeline.case_staging import staged_case_folder
+from CMBQuantLib.regions.assign import assign_with_qc, with_parcellation
+from CMBQuantLib.regions.overlay import OVERLAY_FILE
 from CMBQuantLib.volumes.case_open import copy_input_image
 from CMBQuantLib.volumes.dicom_series import dicom_series_identity
 from CMBQuantLib.volumes.images import read_image, volume_node_from_array, write_image
+from CMBQuantLib.volumes.phase_image import phase_into_case
 
 
 @runtime_checkable
@@ -51,6 +55,8 @@ RegionAssigner = Callable[[list[CMBRecord], np.ndarray, Geometry], list[CMBRecor
 class BatchInput:
     case_id: str
     path: Path
+    parcellation: Path | None = None  # the subject's own label map (BIDS derivatives): used instead of the template
+    phase: Path | None = None  # the SWI phase (--phase, BIDS part-phase): resampled into the case as phase.nii.gz
 
 
 def is_finished(folder: Path, input_sha256: str) -> bool:
@@ -97,6 +103,9 @@ def _write_case(inp: BatchInput, folder: Path, segmenter: Segmenter, regions: Re
     info = new_case_info(inp.case_id, inp.path, geometry, model=model)
     info.dicom_source = dicom_series_identity(inp.path) if Path(inp.path).is_dir() else {}
     write_case_json(folder, info)  # status: processing
+    if inp.phase is not None:  # checked before detection: a bad phase file fails in seconds, not after the model
+        stage("read", 0.01, f"phase: resampling {inp.phase} to the SWI grid")
+        info.phase = phase_into_case(inp.phase, geometry, folder)
     output = np.asarray(segmenter.segment(image, geometry))
     if output.shape != geometry.shape:
         raise ValueError(f"{inp.path}: the segmenter returned shape {output.shape}, the image is {geometry.shape}")
@@ -115,8 +124,12 @@ def _write_case(inp: BatchInput, folder: Path, segmenter: Segmenter, regions: Re
         write_image(output.astype(np.float32), geometry, folder / "prob.nii.gz")
     if regions is not None:
         stage("regions", 0.85, f"{len(records)} candidates: MARS regions")
-        records = regions(records, image, geometry)
+        outcome = assign_with_qc(with_parcellation(regions, inp.parcellation), records, image, geometry)
+        records = outcome.records
         info.region_source = next((r.region_source for r in records if r.region_source), "") or "regions"
+        info.region_qc = outcome.qc  # template path: registration QC (docs/regions.md)
+        if outcome.overlay_png:
+            atomic_write_bytes(folder / OVERLAY_FILE, outcome.overlay_png)
     if copy_image:
         copy_input_image(folder, inp.path, image, geometry)
     stage("write", 0.9, f"{len(records)} candidates: writing {folder.parent / inp.case_id}")

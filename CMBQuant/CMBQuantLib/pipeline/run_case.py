@@ -11,6 +11,7 @@ from CMBQuantLib.core.records import read_records_csv
 from CMBQuantLib.detection.candidates import CandidateLimits
 from CMBQuantLib.detection.nnunet.prediction import load_run_filter
 from CMBQuantLib.detection.nnunet.segmenter import NNUNetSegmenter
+from CMBQuantLib.pipeline.phase_input import phase_for_case
 from CMBQuantLib.pipeline.process_case import BatchInput
 from CMBQuantLib.pipeline.process_case import process_case as write_case
 from CMBQuantLib.pipeline.run_options import CaseResult, RunOptions, StageFn
@@ -31,7 +32,8 @@ def process_case(predictor, model_record: dict, input_path: str | Path, out_root
     segmenter = NNUNetSegmenter(predictor, model_record, options.crop_to_head, cmb_filter=cmb_filter)
     segmenter.stage = stage
     limits = CandidateLimits(threshold=options.threshold, min_confidence=options.min_confidence)
-    folder = write_case(BatchInput(cid, input_path), out_root, segmenter, regions=region_assigner_for(options, cid),
+    inp = BatchInput(cid, input_path, phase=phase_for_case(options.phase, cid))
+    folder = write_case(inp, out_root, segmenter, regions=region_assigner_for(options, cid),
                         limits=limits, stage=stage, write_probability=True,
                         brain_mask=options.brain_mask)
 

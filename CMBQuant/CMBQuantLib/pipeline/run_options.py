@@ -32,6 +32,7 @@ class RunOptions:
     atlas_source: str = "auto"
     filter: str = "auto"  # CMB filter: auto (the model's own, if any) | none | demo | a cmb_filter folder
     filter_threshold: float | None = None  # None: the threshold in the filter's filter.json
+    phase: str | None = None  # the SWI phase image (one input), or a folder of <case_id>* phase images
 
 
 @dataclass
@@ -83,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "none = plain one-stage nnU-Net, demo = the shipped filter with any model, or a folder")
     parser.add_argument("--filter-threshold", type=float, default=None, metavar="P",
                         help="p_cmb below this is rejected (reason filter, restorable); default: the filter's own")
+    parser.add_argument("--phase", default=None, metavar="PHASE_FILE",
+                        help="the SWI phase image of the same acquisition (shown beside the magnitude in review; "
+                             "resampled to the SWI grid into the case as phase.nii.gz), or a folder of "
+                             "<case_id>* phase images for several inputs")
     parser.add_argument("--atlas-source", default="auto", choices=["auto", "mars", "aparcaseg"],
                         help="template region map (auto: FreeSurfer MNI aparc+aseg when installed, else MARS atlas)")
 
@@ -94,4 +99,5 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         threshold=args.threshold, min_confidence=args.min_confidence, crop_to_head=args.crop_to_head,
         trust_checkpoint=args.trust_checkpoint, regions=args.regions, parcellation=args.parcellation,
         atlas_source=args.atlas_source, brain_mask=getattr(args, "brain_mask", True),
-        filter=getattr(args, "filter", "auto"), filter_threshold=getattr(args, "filter_threshold", None))
+        filter=getattr(args, "filter", "auto"), filter_threshold=getattr(args, "filter_threshold", None),
+        phase=getattr(args, "phase", None))

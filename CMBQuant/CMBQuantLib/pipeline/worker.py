@@ -26,6 +26,7 @@ from typing import Any
 from CMBQuantLib.core.atomic import atomic_write_json
 from CMBQuantLib.detection.nnunet.model_store import ModelError
 from CMBQuantLib.detection.nnunet.prediction import load_predictor, load_run_filter
+from CMBQuantLib.pipeline.phase_input import check_phase_option
 from CMBQuantLib.pipeline.progress import ProgressEvent, ProgressWriter, parse_line
 from CMBQuantLib.pipeline.run_case import collect_inputs, process_case
 from CMBQuantLib.pipeline.run_options import CaseResult, RunOptions, add_arguments, options_from_args
@@ -39,6 +40,12 @@ def run_job(inputs: list[Path], out: Path, options, writer) -> dict[str, Any]:
 
     writer.n_cases = max(1, len(inputs))
     result: dict[str, Any] = {"ok": False, "cases": [], "model": None, "options": _jsonable(asdict(options))}
+    try:
+        check_phase_option(options.phase, inputs)  # a wrong --phase fails before the model loads
+    except VolumeInputError as exc:
+        writer.error(str(exc))
+        result["error"] = str(exc)
+        return result
     writer.emit("load_model", 0.0, "loading model")
     try:
         predictor, model = load_predictor(options)
@@ -151,6 +158,8 @@ def worker_command(inputs: list[str | Path], out: str | Path, result_file: str |
         cmd += ["--filter-threshold", str(o.filter_threshold)]
     if o.parcellation:
         cmd += ["--parcellation", str(o.parcellation)]
+    if o.phase:
+        cmd += ["--phase", str(o.phase)]
     return cmd
 
 

@@ -43,6 +43,7 @@ class RegistrationConfig:
     bins: int = 32
     sampling: tuple[float, ...] = (0.1, 0.03)  # fraction of template voxels sampled per level
     seed: int = 7
+    pitch_starts_deg: tuple[float, ...] = (0.0,)  # rigid starts (rotation about left-right); the best MI is kept
     max_scale_change: float = 0.35  # singular values of the linear part within [1/(1+x), 1+x]
     max_shear: float = 0.15  # largest normalised off-diagonal of the rotation-free stretch
     min_brain_in_head: float = 0.90  # fraction of the warped template brain (inside the FOV) on SWI head voxels
@@ -113,12 +114,7 @@ def register_to_template(swi: np.ndarray, geometry: Geometry, config: Registrati
     t0 = time.perf_counter()
     fixed, mask = load_template(cfg.working_spacing_mm)
     moving = working_image(swi, geometry, cfg.working_spacing_mm)
-    init = sitk.CenteredTransformInitializer(fixed, moving, sitk.Euler3DTransform(),
-                                             sitk.CenteredTransformInitializerFilter.MOMENTS)
-    rigid = sitk.Euler3DTransform(init)
-    reg = _method(cfg, cfg.rigid_iterations, None)
-    reg.SetInitialTransform(rigid, inPlace=True)
-    reg.Execute(fixed, moving)
+    rigid = _best_rigid(fixed, moving, cfg)
     affine = sitk.AffineTransform(3)
     affine.SetCenter(rigid.GetCenter())
     affine.SetMatrix(rigid.GetMatrix())
@@ -130,6 +126,22 @@ def register_to_template(swi: np.ndarray, geometry: Geometry, config: Registrati
     if check:
         check_registration(result, cfg)
     return result
+
+
+def _best_rigid(fixed, moving, cfg: RegistrationConfig):
+    """Rigid registration from each pitch start (head tilts of +-20 deg trap a single start: docs/regions.md)."""
+    best, best_metric = None, np.inf
+    for pitch in cfg.pitch_starts_deg:
+        init = sitk.CenteredTransformInitializer(fixed, moving, sitk.Euler3DTransform(),
+                                                 sitk.CenteredTransformInitializerFilter.MOMENTS)
+        rigid = sitk.Euler3DTransform(init)
+        rigid.SetRotation(float(np.deg2rad(pitch)), 0.0, 0.0)
+        reg = _method(cfg, cfg.rigid_iterations, None)
+        reg.SetInitialTransform(rigid, inPlace=True)
+        reg.Execute(fixed, moving)
+        if reg.GetMetricValue() < best_metric:
+            best, best_metric = rigid, reg.GetMetricValue()
+    return best
 
 
 def _method(cfg: RegistrationConfig, iterations: int, mask):
