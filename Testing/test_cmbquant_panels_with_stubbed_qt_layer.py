@@ -331,6 +331,19 @@ def test_review_keys_and_buttons_drive_the_one_review_controller(panels, tmp_pat
         (queue[0], "definite", "", "Dr. Ko"), (queue[1], "rejected", REJECT_REASON_KEYS[digit], "Dr. Ko"),
         (queue[3], "possible", "", "Dr. Ko")]
     assert ("jump_to", queue[2], 60.0) in logic.calls and ("jump_to", queue[3], 60.0) in logic.calls
+    # the view keys: the controller's view state, drawn on the scene's slice nodes by the shared MRML call
+    red = ctl.ctx.scene.GetSingletonNode("Red", "vtkMRMLSliceNode")
+    seg_display = ctl.session.case.seg_node.GetDisplayNode()
+    assert seg_display.GetVisibility2DOutline() and not seg_display.GetVisibility2DFill()  # outline by default
+    assert red.GetFieldOfView()[1] == pytest.approx(60.0) and not red.GetSlabReconstructionEnabled()
+    for key in ("M", "-", "W"):
+        by_key[key].activated.emit()
+    assert red.GetSlabReconstructionEnabled() and red.GetSlabReconstructionThickness() == 8.0
+    assert red.GetFieldOfView()[1] == pytest.approx(75.0) and ui.fovSpinBox.value == pytest.approx(75.0)
+    volume_display = ctl.session.case.volume_node.GetDisplayNode()
+    assert volume_display.GetWindow() == pytest.approx(ctl.view.window_level()[0]) == pytest.approx(
+        ctl.view.auto[0] * 1.2)
+    assert len(entries) == len((case / "review.jsonl").read_text().splitlines())  # view keys write nothing
 
 
 def test_regions_go_through_the_logic_into_the_session_and_the_counts_label(panels):

@@ -51,7 +51,8 @@ def test_controller_hides_filter_rejections_until_h_and_shows_p_cmb(tmp_path):
         rows = web.snapshot()["rows"]
         assert sorted(set(P_CMB) - {r["cmb_id"] for r in rows}) == FILTERED
         assert {r["cmb_id"]: r["p_cmb"] for r in rows} == {i: p for i, p in P_CMB.items() if i not in FILTERED}
-        assert ("p_cmb", "p(CMB)") in TABLE_COLUMNS
+        assert ("score", "p(CMB) / conf.") in TABLE_COLUMNS  # p_cmb where the filter ran, else the confidence
+        assert {r["cmb_id"]: r["score"] for r in rows} == {r["cmb_id"]: r["p_cmb"] for r in rows}
         assert web.snapshot()["filtered_hint"] == "2 filter-rejected candidate(s) hidden (H shows them)."
         assert web.key("h")
         snap = web.snapshot()

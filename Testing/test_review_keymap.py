@@ -16,12 +16,14 @@ from CMBQuantLib.review.keymap import (
     web_key,
 )
 from CMBQuantLib.review.decision_log import REASONS
+from CMBQuantLib.review.view_state import VIEW_ACTIONS
 
 
 def test_default_keys_cover_every_review_action_once():
     check_keymap()
     actions = {b.action for b in DEFAULT_KEYMAP}
-    assert actions == {"decide", "reject_menu", "next", "previous", "undo", "redo", "jump", "toggle_filtered"}
+    assert actions == {"decide", "reject_menu", "next", "previous", "undo", "redo", "jump",
+                       "toggle_filtered"} | set(VIEW_ACTIONS)  # every view action has its key
     assert {b.status for b in DEFAULT_KEYMAP if b.action == "decide"} == {"definite", "possible"}
     assert all(b.status in STATUSES for b in DEFAULT_KEYMAP if b.status)
 
@@ -30,7 +32,9 @@ def test_keys_resolve_case_insensitively_and_reasons_follow_the_reason_list():
     assert binding_for("a").status == "definite"
     assert binding_for("ctrl+z").action == "undo"
     assert binding_for("Meta+Shift+Z").action == "redo"
-    assert binding_for("q") is None
+    assert binding_for("q").action == "view_reset" and binding_for("Shift+w").action == "window_narrower"
+    assert binding_for("=").action == "zoom_in" and binding_for("-").action == "zoom_out"
+    assert binding_for("k") is None
     assert list(REJECT_REASON_KEYS.values()) == list(REASONS)
     assert REJECT_REASON_KEYS["1"] == "vessel" and REJECT_REASON_KEYS["9"] == "other"
 

@@ -37,7 +37,7 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 
 REVIEWER = "e2e-reviewer"
 VIEW = 512
-FOV = 40.0  # navigation.DEFAULT_FOV_MM, the server's default
+FOV = 80.0  # navigation.DEFAULT_FOV_MM, the server's default
 
 
 def _press(page, key: str) -> int:
@@ -152,7 +152,7 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
         shutil.copy(tmp_path / f"view_cmb{a}_definite.png", tmp_path / "review_screenshot.png")
 
         # add a missed CMB by clicking the view (centred on b): the new CMB lies where the click points
-        click = (VIEW / 2 + 150.0, VIEW / 2 - 130.0)  # ~15 mm from b: a flipped mapping lands ~20 mm off
+        click = (VIEW / 2 + 75.0, VIEW / 2 - 65.0)  # ~15 mm from b: a flipped mapping lands ~20 mm off
         b_ras = np.array([float(start[b][k]) for k in "ras"])
         page.click("#add-mode")
         n = frame_number(page)

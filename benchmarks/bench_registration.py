@@ -7,7 +7,7 @@ Prints, with SimpleITK and ANTs limited to ``--threads`` (default 2):
 - the accuracy of both against the phantom's truth: its 10 CMBs plus ``--points`` ground-truth points placed by the
   generator's rule (``place_cmbs``), lobar / deep / infratentorial.
 
-    python benchmarks/bench_registration.py [--map 01] [--threads 2] [--points 300] [--cache DIR]
+    python benchmarks/bench_registration.py [--map 01] [--threads 2] [--points 300] [--cache DIR] [--methods syn,bspline]
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from CMBQuantLib.phantoms.phantom import (
 )
 from CMBQuantLib.regions.assign import apply_region_map, assign_in_template
 from CMBQuantLib.regions.atlas import load_aparcaseg_atlas
+from CMBQuantLib.regions.bspline import BSplineConfig
 from CMBQuantLib.regions.deformable import SynConfig
 from CMBQuantLib.regions.subject_labels import DeformableConfig, template_labels_in_subject
 from CMBQuantLib.regions.template import register_to_template
@@ -75,6 +76,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--points", type=int, default=300)
     ap.add_argument("--cache", type=Path)
+    ap.add_argument("--methods", default="syn", help="deformable methods to time, e.g. syn,bspline")
     args = ap.parse_args()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(args.threads)
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(args.threads)
@@ -89,16 +91,21 @@ def main() -> None:
     print(f"phantom {image.shape[::-1]} (i, j, k), spacing {np.round(geom.spacing, 2)} mm, ready in "
           f"{time.perf_counter() - t:.0f} s; {len(cmbs)} CMBs + {len(extra)} points; threads {args.threads}")
 
-    c0, t0 = time.process_time(), time.perf_counter()
-    found = template_labels_in_subject(image, geom, DeformableConfig(syn=SynConfig(threads=args.threads)))
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    qc = found.qc
-    print(f"SyN path     wall {wall:5.1f} s  cpu {cpu:5.1f} s  (target <= 60 s wall on 2 cores)  steps "
-          + ", ".join(f"{k} {v:.1f}" for k, v in qc.seconds.items() if k != "total"))
-    print(f"             QC {'passed' if qc.passed else 'FAILED: ' + qc.reason}; brain Dice {qc.brain_dice:.3f}, "
-          f"NMI {qc.similarity:.3f}, affine Dice {qc.affine_dice:.3f}, warp p95 {qc.warp_p95_mm:.1f} mm")
-    if found.region_map is not None:
-        print(f"             accuracy {accuracy([r.region for r in apply_region_map(recs, found.region_map)], gt)}")
+    print(f"load average before: {', '.join(f'{v:.1f}' for v in os.getloadavg())} (other jobs share the CPUs)")
+    for method in args.methods.split(","):
+        cfg = DeformableConfig(method=method, syn=SynConfig(threads=args.threads),
+                               bspline=BSplineConfig(threads=args.threads))
+        c0, t0 = time.process_time(), time.perf_counter()
+        found = template_labels_in_subject(image, geom, cfg)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        qc = found.qc
+        print(f"{method:8s} path wall {wall:5.1f} s  cpu {cpu:5.1f} s  (target <= 60 s wall on 2 cores)  steps "
+              + ", ".join(f"{k} {v:.1f}" for k, v in qc.seconds.items() if k != "total"))
+        print(f"             QC {'passed' if qc.passed else 'FAILED: ' + qc.reason}; brain Dice {qc.brain_dice:.3f}, "
+              f"NMI {qc.similarity:.3f}, affine Dice {qc.affine_dice:.3f}, warp p95 {qc.warp_p95_mm:.1f} mm; "
+              f"refine {qc.refine}")
+        if found.region_map is not None:
+            print(f"             accuracy {accuracy([r.region for r in apply_region_map(recs, found.region_map)], gt)}")
 
     c0, t0 = time.process_time(), time.perf_counter()
     atlas = load_aparcaseg_atlas()
@@ -107,6 +114,7 @@ def main() -> None:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"affine path  wall {wall:5.1f} s  cpu {cpu:5.1f} s  (MNI aparc+aseg map, CMB centres mapped into MNI)")
     print(f"             accuracy {accuracy([r.region for r in out], gt)}")
+    print(f"load average after: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

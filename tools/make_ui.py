@@ -105,6 +105,8 @@ def cmbquant_ui() -> str:
         ("", widget("QPushButton", "redoButton", text="Redo")),
         ("", widget("QPushButton", "addCmbButton", text="Add missed CMB at crosshair")),
         ("", widget("QCheckBox", "hideRejectedCheckBox", text="Hide rejected")),
+        ("Order:", widget("QComboBox", "orderComboBox", toolTip="confidence: most likely CMB first; position: "
+                                                                "inferior to superior")),
         ("", widget("QCheckBox", "showFilteredCheckBox", text="Show filter-rejected (H)",
                     toolTip="List the candidates the CMB filter rejected (p_cmb below its threshold). They stay in "
                             "the case folder; any decision restores one as yours.")),
@@ -119,6 +121,12 @@ def cmbquant_ui() -> str:
         ("Output folder:", widget("ctkPathLineEdit", "outputPathLineEdit")),
         ("", widget("QPushButton", "exportCaseButton", text="Export case (seg.nrrd, label map, CSV, counts)")),
         ("", widget("QPushButton", "exportNNUNetButton", text="Export reviewed cases as nnU-Net dataset")),
+        ("New model name:", widget("QLineEdit", "learnNameLineEdit", placeholderText="e.g. MySite_filter_v1",
+                                   toolTip="The reader-taught filter is stored as this new model version; the model "
+                                           "chosen under Detect is its parent and stays as it is")),
+        ("", widget("QPushButton", "learnButton", text="Learn from reviewed cases (new CMB filter version)")),
+        ("", widget("QPushButton", "learnCancelButton", text="Cancel learning")),
+        ("", widget("QLabel", "learnStatusLabel", text="")),
         ("", widget("QPushButton", "exportDicomButton",
                     text="Export accepted CMBs as DICOM SEG + SR (for PACS; case from a DICOM series)")),
         ("Predictions folder:", widget("ctkPathLineEdit", "predictionsPathLineEdit",

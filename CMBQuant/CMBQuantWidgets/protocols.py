@@ -62,6 +62,9 @@ class RegionsLogic(Protocol):
 class ExportLogic(Protocol):
     def export_case(self, folder: Path, out: str) -> Path: ...
 
+    def model_choices(self) -> list[tuple[str, str]]:
+        """The model picker's (label, name) pairs, refreshed after learning adds a model version."""
+
     def export_nnunet(self, root: str, out: str) -> Path: ...
 
     def export_dicom(self, folder: Path, out: str) -> list[Path]:

@@ -2,7 +2,9 @@
 
 Keys, the reason step after X, next/previous/undo and the filter toggle are the controller's, exactly as in the
 browser review; this panel only forwards key sequences and button clicks and redraws from what the controller tells
-it. Buttons may pass the reason picked in the combo box (a mouse user's shortcut for X + digit).
+it. Buttons may pass the reason picked in the combo box (a mouse user's shortcut for X + digit). The view (outline
+overlay, zoom, window/level, minIP slab, the crosshair on the CMB) is the controller's ``ViewState``, drawn on
+Slicer's slice nodes by ``slice_view_setup.apply_view_state``: the very call the browser's views get.
 """
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ import qt
 import slicer
 
 from CMBQuantLib.review.decision_log import REASONS
+from CMBQuantLib.review.filtered import ORDERS
 from CMBQuantLib.review.key_dispatch import Command
 from CMBQuantLib.review.keymap import CANCEL_KEY, DEFAULT_KEYMAP, REJECT_REASON_KEYS, legend
+from CMBQuantLib.review.navigation import slice_nodes
+from CMBQuantLib.review.slice_view_setup import apply_view_state
 from CMBQuantWidgets.protocols import Parameters, ReviewLogic
 
-COLUMNS = ["id", "status", "region", "lobe", "diameter (mm)", "confidence", "p(CMB)"]
+COLUMNS = ["id", "status", "p(CMB) / conf.", "diameter (mm)", "region", "lobe", "flags"]  # as the web table
 
 
 class ReviewPanel:
@@ -40,6 +45,8 @@ class ReviewPanel:
         u.cmbTable.cellClicked.connect(self.onTableClicked)
         u.caseFolderPathLineEdit.currentPathChanged.connect(self.onOpenCase)
         u.reasonComboBox.addItems(list(REASONS))
+        u.orderComboBox.addItems(list(ORDERS))  # confidence (the default) or position
+        u.orderComboBox.activated.connect(lambda _: self.onOrder(u.orderComboBox.currentText))
         self._bind_keys()
 
     @property
@@ -88,7 +95,9 @@ class ReviewPanel:
             ctl.on_case_changed(self._case_changed)
             ctl.on_current_changed(self._current_changed)
             ctl.on_records_changed(self.refresh)
+            ctl.on_view_changed(self._view_changed)
             self.controller = ctl
+            ctl.set_view(ctl.view.with_fov(float(self.ui.fovSpinBox.value)))
             ctl.set_show_filtered(bool(self.ui.showFilteredCheckBox.checked))
             if not ctl.open_case(ctl.cases[0].case_id):
                 slicer.util.errorDisplay(ctl.message)
@@ -104,12 +113,29 @@ class ReviewPanel:
     def _current_changed(self, record: Any) -> None:
         self.refresh()
         if record is not None:
-            self.logic.jump_to(record, float(self.ui.fovSpinBox.value))
+            self.logic.jump_to(record, self.controller.view.fov_mm)
+            self._apply_view(record.ras)
+
+    def _view_changed(self, view: Any) -> None:
+        """Zoom, window/level, overlay or slab changed (a key): redraw the views, keep the spin box in step."""
+        self.ui.fovSpinBox.value = view.fov_mm
+        self._apply_view(None)
+
+    def _apply_view(self, ras: Any) -> None:
+        if self.session is None:
+            return
+        case = self.session.case
+        apply_view_state(slice_nodes(self.controller.ctx), self.controller.view, ras, case.volume_node,
+                         case.seg_node)
 
     def onShowFiltered(self, checked: bool) -> None:
         """List (or hide) the CMB filter's rejections; hiding the one on screen moves on to an undecided CMB."""
         if self.controller is not None:
             self.controller.set_show_filtered(bool(checked))
+
+    def onOrder(self, order: str) -> None:
+        if self.controller is not None and order:
+            self.controller.set_order(order)
 
     def onAddAtCrosshair(self) -> None:
         if self.controller is not None:
@@ -133,6 +159,11 @@ class ReviewPanel:
         rows = [r for r in self.controller.rows() if not (self.ui.hideRejectedCheckBox.checked
                                                           and r["status"] == "rejected")]
         self._fill_table(rows)
+        current = self.controller.snapshot()["current_id"]
+        index = next((i for i, r in enumerate(rows) if r["cmb_id"] == current), None)
+        if index is not None:  # the current CMB highlighted and kept in view
+            self.ui.cmbTable.selectRow(index)
+            self.ui.cmbTable.scrollToItem(self.ui.cmbTable.item(index, 0))
         snap = self.controller.snapshot()
         note = snap["message"] or snap["filtered_hint"]
         self.ui.statusLabel.text = f"Reviewed {snap['decided']}/{snap['total']}, {len(rows)} listed" + (
@@ -146,7 +177,7 @@ class ReviewPanel:
         table.setRowCount(len(rows))
         for row, r in enumerate(rows):
             status = r["status"] + (f" ({r['reason']})" if r["reason"] else "")
-            values = [r["cmb_id"], status, r["region"], r["lobe"], f"{r['diameter']:.1f}", r["confidence"], r["p_cmb"]]
+            values = [r["cmb_id"], status, r["score"], f"{r['diameter']:.1f}", r["region"], r["lobe"], r["flags"]]
             for col, value in enumerate(values):
                 table.setItem(row, col, qt.QTableWidgetItem(str(value)))
 

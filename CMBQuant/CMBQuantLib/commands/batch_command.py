@@ -46,8 +46,9 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regions", default="template",
                    help="MARS regions: 'template' (register each SWI to MNI and look CMBs up in the region atlas; "
                         "default), 'none', or MODULE:FACTORY returning a region assigner")
-    p.add_argument("--atlas-source", default="auto", choices=("auto", "mars", "aparcaseg"),
-                   help="template region map (auto: FreeSurfer MNI aparc+aseg when installed, else the MARS atlas)")
+    p.add_argument("--atlas-source", default="auto", choices=("auto", "syn", "bspline", "mars", "aparcaseg"),
+                   help="template path (auto: the MNI aparc+aseg warped into the SWI when antspyx is installed, "
+                        "else affine; docs/regions.md)")
     p.add_argument("--filter", default="auto", metavar="auto|none|demo|DIR",
                    help="CMB filter (stage 2), as for `cmbquant run` (default: the model's own, if any)")
     p.add_argument("--filter-threshold", type=float, default=None, metavar="P", help="override the filter's threshold")

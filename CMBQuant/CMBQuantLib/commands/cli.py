@@ -23,6 +23,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "batch": ("CMBQuantLib.commands.subcommands", "folder/BIDS of SWI -> per-case folders awaiting review + cohort.csv"),
     "merge": ("CMBQuantLib.commands.subcommands", "build cohort.csv from case folders (after sharded batches)"),
     "review-web": ("CMBQuantLib.web.serve", "review cases in a web browser (bound to 127.0.0.1 by default)"),
+    "train-filter": ("CMBQuantLib.commands.train_filter_command",
+                     "reviewed cases -> a new model version whose CMB filter learnt the reader's decisions"),
+    "train": ("CMBQuantLib.commands.train_command", "reviewed cases -> nnU-Net (its planner + trainer) -> a new model"),
 }
 
 

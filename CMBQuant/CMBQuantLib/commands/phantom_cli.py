@@ -20,10 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotation", type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=("RX", "RY", "RZ"),
                         help="oblique acquisition: rotation in degrees")
     parser.add_argument("--noise", type=float, default=0.03, help="Rician noise sigma (white matter ~0.62)")
+    parser.add_argument("--ring-artefacts", type=int, default=0, metavar="N",
+                        help="add N ring artefacts: round dark spots ringed bright, a mimic (default 0: none)")
 
 
 def config_from_args(args: argparse.Namespace) -> PhantomConfig:
-    cfg = PhantomConfig(spacing=tuple(args.spacing), rotation_deg=tuple(args.rotation), noise_sigma=args.noise)
+    cfg = PhantomConfig(spacing=tuple(args.spacing), rotation_deg=tuple(args.rotation), noise_sigma=args.noise,
+                        n_ring_artefacts=args.ring_artefacts)
     if args.n_cmbs is not None:
         cfg.n_cmbs = args.n_cmbs
     if args.shape:

@@ -70,6 +70,7 @@ class CaseInfo:
     geometry: dict[str, Any] = field(default_factory=dict)  # {"ijk_to_ras": 4x4, "shape": [k, j, i]}
     model: dict[str, Any] = field(default_factory=dict)  # name, sha256, device, step_size, mirroring
     region_source: str = ""
+    parcellation_file: str = ""  # the subject label map the regions came from (a CMB added in review uses it too)
     region_qc: dict[str, Any] = field(default_factory=dict)  # region step: template registration QC (regions.md)
     detection: dict[str, Any] = field(default_factory=dict)  # threshold, min_confidence, n_candidates, seconds
     # The source DICOM series when the input was a DICOM folder ({} otherwise, and in older case folders):

@@ -49,6 +49,7 @@ class PhantomConfig:
     choroid_calcification: bool | None = False  # None: random; bilateral foci in the lateral ventricle atria
     pineal_calcification: bool | None = False  # None: random; midline focus behind the third ventricle
     n_flow_voids: int = 0  # dark arterial spots in the basal cisterns / sylvian CSF
+    n_ring_artefacts: int = 0  # round dark parenchymal spots ringed by a bright overshoot (a site's unapodised recon)
     parcels_are_brain: bool = False  # count cortex parcels (1000-2999) as brain for CMB placement and veins;
     # False is the original rule (labels < 500), under which parcellated cortex never received a CMB
 

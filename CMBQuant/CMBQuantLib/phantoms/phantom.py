@@ -29,10 +29,12 @@ from CMBQuantLib.phantoms.config import (
     extracerebral,
 )
 from CMBQuantLib.phantoms.mimics import (
+    RING_STREAM,
     choroid_calcification,
     flow_voids,
     pallidal_calcification,
     pineal_calcification,
+    ring_artefacts,
     stamp_sphere,
     susceptibility_artefacts,
 )
@@ -132,6 +134,7 @@ def synthesize(labels: np.ndarray, geometry: Geometry, seed: int = 0, config: Ph
         depth = rng.uniform(*cfg.cmb_contrast)
         stamp_sphere(hi, geometry, np.array([c.r, c.a, c.s]), c.diameter_mm / 2, depth, cfg.blooming)
     mimics += _newer_mimics(hi, labels, geometry, rng_x, cfg, cmbs)
+    mimics += _ring_mimics(hi, labels, geometry, seed, cfg, cmbs, mimics)
     image, anatomy = resample(hi, labels, geometry, out_geom)
     image = bias_and_noise(image, rng, cfg)
     cmb_labels = _cmb_label_map(cmbs, out_geom)
@@ -164,6 +167,18 @@ def _newer_mimics(hi: np.ndarray, labels: np.ndarray, geometry: Geometry, rng_x:
     out += flow_voids(hi, labels, geometry, rng_x, cfg.n_flow_voids, avoid)
     out += susceptibility_artefacts(hi, labels, geometry, rng_x, cfg.susceptibility_artefacts)
     return out
+
+
+def _ring_mimics(hi: np.ndarray, labels: np.ndarray, geometry: Geometry, seed: int, cfg: PhantomConfig,
+                 cmbs: list[PhantomCMB], mimics: list[dict]) -> list[dict]:
+    """Ring artefacts on their own stream, clear of the CMBs and the focal mimics (off: nothing is drawn)."""
+    if not cfg.n_ring_artefacts:
+        return []
+    avoid = [(np.array([c.r, c.a, c.s]), c.diameter_mm / 2) for c in cmbs]
+    avoid += [(np.array([m["r"], m["a"], m["s"]]), m["radius_mm"]) for m in mimics
+              if "r" in m and m["kind"] != "susceptibility_artefact"]
+    rng_r = np.random.default_rng([seed, RING_STREAM])
+    return ring_artefacts(hi, labels, geometry, rng_r, cfg.n_ring_artefacts, avoid)
 
 
 def _decide(flag: bool | None, p: float, rng: np.random.Generator) -> bool:

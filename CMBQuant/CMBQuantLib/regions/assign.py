@@ -179,8 +179,8 @@ class RegionAssigner:
         except RegistrationError as exc:
             if self.on_failure != "unassigned":
                 raise
-            why = f"template registration failed: {str(exc).splitlines()[0]}"
             qc = dict(getattr(exc, "qc", {}))
+            why = f"template registration failed: {qc.get('reason') or str(exc).splitlines()[0]}"
             qc.update(passed=False, reason=why)
             out = [replace(r, region="unassigned", lobe="", side="", region_source=why) for r in records]
             return RegionOutcome(out, qc)

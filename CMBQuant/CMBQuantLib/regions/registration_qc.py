@@ -45,13 +45,14 @@ class RegistrationQC:
     brain_volume_ml: float = 0.0
     affine_scales: list[float] = field(default_factory=list)
     mask_prior: dict = field(default_factory=dict)  # ml added to / removed from the SWI mask by the prior
+    refine: dict = field(default_factory=dict)  # cortex re-drawn from the SWI (tissue_refine): contrast, ml moved
     seconds: dict = field(default_factory=dict)
     passed: bool = False
     reason: str = ""
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for k, v in d.items()}
+        d = asdict(self)  # JSON has no NaN: a value not measured (the path stopped earlier) is null
+        return {k: ((round(v, 4) if np.isfinite(v) else None) if isinstance(v, float) else v) for k, v in d.items()}
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

@@ -6,8 +6,9 @@ Steps (timings and QC values go to case.json):
 3. the mask constrained by the affinely placed template intracranial volume (leaks and misses repaired);
 4. SyN (``deformable``, default) or B-spline (``bspline``) of the T1-like label template onto the brain;
 5. QC (``registration_qc``): brain Dice, normalised MI, brain in the field of view, brain cut by it;
-6. the template labels pulled onto a 1 mm grid on the SWI's axes, then ``region_map_from_labels``: the same table
-   and white-matter rules as a subject parcellation, measured in the subject's millimetres.
+6. the template labels pulled onto a 1 mm grid on the SWI's axes, their cortex / white-matter split re-drawn from
+   the SWI's own intensities (``tissue_refine``), then ``region_map_from_labels``: the same table and white-matter
+   rules as a subject parcellation, measured in the subject's millimetres.
 A failed step never yields a region map: ``SubjectLabels.region_map`` is None and ``qc.reason`` says why.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from CMBQuantLib.regions.overlay import overlay_png
 from CMBQuantLib.regions.parcellation import RegionMap, RegionRules, region_map_from_labels
 from CMBQuantLib.regions.registration_qc import QCThresholds, RegistrationQC, decide, dice, image_agreement
 from CMBQuantLib.regions.template import RegistrationConfig, RegistrationError, check_registration, register_to_template
+from CMBQuantLib.regions.tissue_refine import RefineConfig, refine_cortex
 
 METHODS = ("syn", "bspline")
 MIN_BRAIN_ML = 300.0  # a mask smaller than this is no brain (a neonate's is ~400 ml)
@@ -45,6 +47,7 @@ class DeformableConfig:
     syn: SynConfig = field(default_factory=SynConfig)
     bspline: BSplineConfig = field(default_factory=BSplineConfig)
     qc: QCThresholds = field(default_factory=QCThresholds)
+    refine: RefineConfig = field(default_factory=RefineConfig)
     prior_inner_mm: float = 5.0
     prior_outer_mm: float = 10.0
     overlay: bool = True
@@ -112,9 +115,14 @@ def template_labels_in_subject(image: np.ndarray, geometry: Geometry, config: De
         labels = sitk.GetArrayFromImage(warp.pull(tpl.labels, ref, labels=True)).astype(np.int32)
     finally:
         warp.close()
-    region_map = region_map_from_labels(labels, geometry_from_sitk(ref), table, rules, source=f"template:{cfg.method}")
+    swi = _on_grid(image, geometry, ref)
+    refined = refine_cortex(labels, swi, np.array(ref.GetSpacing())[::-1], cfg.refine)
+    qc.refine = refined.notes
+    clock.lap("refine")
+    region_map = region_map_from_labels(refined.labels, geometry_from_sitk(ref), table, rules,
+                                        source=f"template:{cfg.method}")
     clock.lap("region_map")
-    png = _overlay(image, geometry, ref, region_map) if cfg.overlay else None
+    png = overlay_png(swi, region_map.codes) if cfg.overlay else None
     clock.lap("overlay")
     qc.seconds["total"] = round(sum(qc.seconds.values()), 2)
     return SubjectLabels(region_map, qc, png)
@@ -126,10 +134,10 @@ def _register(fixed: sitk.Image, tpl: LabelTemplate, to_template: sitk.Transform
     return register_syn(fixed, tpl.image, to_template, cfg.syn)
 
 
-def _overlay(image: np.ndarray, geometry: Geometry, ref: sitk.Image, region_map: RegionMap) -> bytes:
+def _on_grid(image: np.ndarray, geometry: Geometry, ref: sitk.Image) -> np.ndarray:
     swi = sitk.Resample(sitk.Cast(sitk_from_array(np.asarray(image, np.float32), geometry), sitk.sitkFloat32), ref,
                         sitk.Transform(), sitk.sitkLinear, 0.0)
-    return overlay_png(sitk.GetArrayFromImage(swi), region_map.codes)
+    return sitk.GetArrayFromImage(swi)
 
 
 def _failed(qc: RegistrationQC, reason: str) -> SubjectLabels:

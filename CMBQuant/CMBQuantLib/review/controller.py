@@ -13,7 +13,9 @@ Register what the UI must redraw:
 - ``on_case_changed(fn(case))``: a case was opened (show ``case.volume_node`` / ``case.seg_node``) or closed (None);
 - ``on_current_changed(fn(record))``: centre the views on this CMB (also sent when it stayed the same but the reader
   asked to see it, e.g. ``J``, or after a key that found no other CMB);
-- ``on_records_changed(fn())``: statuses, the queue or the listed rows changed: redraw the table and progress.
+- ``on_records_changed(fn())``: statuses, the queue or the listed rows changed: redraw the table and progress;
+- ``on_view_changed(fn(view))``: the ``ViewState`` (zoom, window/level, overlay, minIP) changed: redraw the views
+  with ``slice_view_setup.apply_view_state`` (also sent when a case opens, with that case's robust window).
 
 Then forward input, never touching the session directly:
 
@@ -22,6 +24,8 @@ Then forward input, never touching the session directly:
   digit (``snapshot()["awaiting_reason"]``), Escape cancels it or an armed add;
 - a table row -> ``select(cmb_id)``; the add-missed button -> ``arm_add()``, then the click -> ``add_at(ras)``;
 - the show-filtered checkbox -> ``set_show_filtered(bool)`` (key ``H`` toggles); an order choice -> ``set_order``;
+- view keys go through ``press`` like the others; a mouse drag -> ``drag_window(dx, dy)``, ctrl+wheel -> ``zoom``,
+  a widget (slab thickness, overlay choice) -> ``set_view(replace(controller.view, ...))``;
 - the case list -> ``cases`` / ``open_case(case_id)``; the reviewer field -> ``set_reviewer(name)``.
 
 Render from ``snapshot()`` (rows, current id, progress, message, flags: plain data) or ``rows()`` / ``current()``;
@@ -51,6 +55,7 @@ from CMBQuantLib.review.display import (
     table_rows,
 )
 from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.review.view_state import VIEW_ACTIONS, ZOOM_STEP, ViewState, robust_window, view_action
 from CMBQuantLib.review.worklist import CaseEntry, list_cases
 from CMBQuantLib.volumes.case_open import OpenCase
 
@@ -74,7 +79,8 @@ class ReviewController:
     """Worklist position + open session + key state for one window."""
 
     def __init__(self, root: str | Path, reviewer: str = "", ctx: SceneContext | None = None,
-                 keymap: tuple[KeyBinding, ...] = DEFAULT_KEYMAP, order: str = "confidence"):
+                 keymap: tuple[KeyBinding, ...] = DEFAULT_KEYMAP, order: str = "confidence",
+                 view: ViewState | None = None):
         self.root = Path(root)
         self.cases: list[CaseEntry] = list_cases(self.root)  # a bad folder fails here, before any scene is made
         self.reviewer = reviewer.strip()
@@ -82,12 +88,14 @@ class ReviewController:
         self.keys = KeyDispatcher(keymap)
         self.show_filtered = False  # list the CMB filter's rejections (key H); kept across cases and reloads
         self.order = order
+        self.view = view if view is not None else ViewState()  # kept across cases; the window is set per case
         self.session: ReviewSession | None = None
         self.case_id = ""
         self.message = ""
         self.add_armed = False  # the next click on a view adds a missed CMB
         self._seen_log = (0, 0)  # (size, mtime) of review.jsonl after our last write
-        self._listeners: dict[str, list[Callable[..., None]]] = {"case": [], "current": [], "records": []}
+        self._listeners: dict[str, list[Callable[..., None]]] = {"case": [], "current": [], "records": [],
+                                                                 "view": []}
 
     def make_context(self) -> SceneContext:
         """The scene cases load into when none is given (a UI with its own scene passes ``ctx`` or overrides this)."""
@@ -102,6 +110,9 @@ class ReviewController:
 
     def on_records_changed(self, fn: Callable[[], None]) -> None:
         self._listeners["records"].append(fn)
+
+    def on_view_changed(self, fn: Callable[[ViewState], None]) -> None:
+        self._listeners["view"].append(fn)
 
     def _emit(self, event: str, *args: Any) -> None:
         for fn in self._listeners[event]:
@@ -141,6 +152,8 @@ class ReviewController:
             self.message = str(exc)
             return False
         self._emit("case", self.session.case)
+        self.view = self.view.with_auto(*robust_window(self.session.case.image))
+        self._emit("view", self.view)
         self.message = "; ".join(self.session.warnings)
         self._seen_log = self._log_stamp()
         self._emit("records")
@@ -183,7 +196,8 @@ class ReviewController:
                                                                                    self.session.records()}:
             self.session.goto(current.cmb_id)
             self._emit_current()
-        self.message = "The case changed on disk (Slicer or another reviewer): reloaded. " + self.message
+        self.message = ("The case changed on disk (another reviewer, Slicer or the command line): reloaded, and your "
+                        "last input was not applied: check this CMB and repeat it. " + self.message)
         return True
 
     # -- input -----------------------------------------------------------------------------------------------
@@ -205,13 +219,15 @@ class ReviewController:
             self.add_armed = False
             self.message = reject_prompt() if command.action == "reject_menu" else ""
             return Outcome(True, command.action, self.message)
+        if command.action in VIEW_ACTIONS:  # the view only: nothing decided, nothing written
+            self.set_view(view_action(self.view, command.action))
+            return Outcome(True, command.action, self.message)
         try:
             handled = self._act(s, command)
-        except REVIEW_ERRORS as exc:
-            self.message = str(exc)
+        except REVIEW_ERRORS as exc:  # nothing of ours was logged: a change by another writer stays unseen, so the
+            self.message = str(exc)  # next input reloads the case instead of failing again on a stale session
             return Outcome(False, command.action, self.message)
-        finally:
-            self._seen_log = self._log_stamp()
+        self._seen_log = self._log_stamp()
         if not handled:
             return Outcome(False, command.action, self.message)
         if command.action in CHANGING:
@@ -294,6 +310,20 @@ class ReviewController:
             self.session.order = order
         self._emit("records")
 
+    def set_view(self, view: ViewState) -> None:
+        """Show the views this way (keys, the mouse and the UI's widgets all end here)."""
+        self.view = view
+        self.message = view.describe()
+        self._emit("view", view)
+
+    def zoom(self, steps: int) -> None:
+        """Zoom by wheel notches (ctrl+wheel): positive zooms out."""
+        self.set_view(self.view.with_fov(self.view.fov_mm * ZOOM_STEP ** int(steps)))
+
+    def drag_window(self, dx: float, dy: float) -> None:
+        """Window/level from a drag over a view (``dx``, ``dy`` as fractions of its width and height)."""
+        self.set_view(self.view.dragged(dx, dy))
+
     # -- what a UI shows -------------------------------------------------------------------------------------
     def current(self) -> CMBRecord | None:
         return self.session.current if self.session is not None else None
@@ -317,6 +347,6 @@ class ReviewController:
                 "decided": decided, "total": total, "progress": f"{decided}/{total} decided",
                 "message": self.message, "awaiting_reason": self.keys.awaiting_reason, "add_armed": self.add_armed,
                 "show_filtered": self.show_filtered, "filtered_hint": self.filtered_hint(), "order": self.order,
-                "can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo),
+                "can_undo": bool(s and s.can_undo), "can_redo": bool(s and s.can_redo), "view": self.view.as_dict(),
                 "cases": [{"case_id": c.case_id, "label": case_label(c, s if c.case_id == self.case_id else None)}
                           for c in self.cases]}

@@ -16,14 +16,25 @@ from CMBQuantLib.review.worklist import CaseEntry
 
 def table_rows(records: Iterable[CMBRecord], show_filtered: bool, hide_rejected: bool = False) -> list[dict[str, Any]]:
     """One dict per listed CMB: id, status, reason, region, lobe, diameter (mm, 0.1), confidence and p_cmb (0.01,
-    "" when absent), the status colour (RGB 0-1), and whether the reader added it / the filter rejected it."""
+    "" when absent), ``score`` (p_cmb where the CMB filter ran, else the confidence: what the queue is ordered by),
+    ``flags`` (comma-separated), the status colour (RGB 0-1), and whether the reader added it / the filter rejected
+    it."""
     return [{"cmb_id": r.cmb_id, "status": r.status, "reason": r.reason, "region": r.region or "-",
+             "score": score(r), "flags": ", ".join(r.flags),
              "lobe": r.lobe, "diameter": round(r.diameter_eq_mm, 1),
              "confidence": "" if r.confidence_mean is None else round(r.confidence_mean, 2),
              "p_cmb": "" if r.p_cmb is None else round(r.p_cmb, 2),
              "colour": tuple(STATUS_COLOURS.get(r.status, STATUS_COLOURS["pending"])),
              "added": FLAG_ADDED in r.flags, "filtered": is_filtered(r)}
             for r in visible_records(records, show_filtered, hide_rejected)]
+
+
+def score(rec: CMBRecord) -> float | str:
+    """The one number the table shows per CMB: the filter's p_cmb when present, else the mean (or max) segmenter
+    confidence, 0.01; "" with neither (a CMB the reader added)."""
+    value = rec.p_cmb if rec.p_cmb is not None else (
+        rec.confidence_mean if rec.confidence_mean is not None else rec.confidence_max)
+    return "" if value is None else round(value, 2)
 
 
 def case_label(entry: CaseEntry, session: Any | None = None) -> str:

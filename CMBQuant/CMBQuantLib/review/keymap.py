@@ -17,7 +17,7 @@ from CMBQuantLib.review.decision_log import REASONS
 class KeyBinding:
     """One key: the session call it triggers (``action`` plus ``status``/``reason`` for decisions)."""
 
-    action: str  # decide | reject_menu | next | previous | undo | redo | jump | toggle_filtered
+    action: str  # decide | reject_menu | next | previous | undo | redo | jump | toggle_filtered | a VIEW_ACTIONS key
     keys: tuple[str, ...]
     label: str
     status: str = ""
@@ -34,7 +34,23 @@ DEFAULT_KEYMAP: tuple[KeyBinding, ...] = (
     KeyBinding("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo"),
     KeyBinding("jump", ("J",), "Centre the views on the current CMB"),
     KeyBinding("toggle_filtered", ("H",), "Show/hide filter-rejected candidates"),
+    # the view (review.view_state.VIEW_ACTIONS): nothing is decided or written by these
+    KeyBinding("zoom_in", ("=",), "Zoom in"),
+    KeyBinding("zoom_out", ("-",), "Zoom out (more anatomy around the CMB)"),
+    KeyBinding("toggle_overlay", ("O",), "Overlay off / on"),
+    KeyBinding("overlay_style", ("Shift+O",), "Overlay as outline / fill"),
+    KeyBinding("toggle_minip", ("M",), "minIP slab on / off (a vein becomes a line, a CMB stays a dot)"),
+    KeyBinding("slab_thinner", (",",), "Thinner minIP slab (2 mm steps, 4-16 mm)"),
+    KeyBinding("slab_thicker", (".",), "Thicker minIP slab"),
+    KeyBinding("window_wider", ("W",), "Wider window (less contrast)"),
+    KeyBinding("window_narrower", ("Shift+W",), "Narrower window (more contrast)"),
+    KeyBinding("level_up", ("E",), "Raise the level (darker)"),
+    KeyBinding("level_down", ("Shift+E",), "Lower the level (brighter)"),
+    KeyBinding("view_reset", ("Q",), "Reset zoom and window/level"),
 )
+
+# The mouse, the same in Slicer's slice views and the browser page.
+MOUSE_HELP = "mouse: wheel steps slices, Ctrl+wheel zooms, drag sets window/level"
 
 # Keys Slicer's slice views already use (vtkMRMLSliceIntersectionWidget): a review key must never shadow them.
 SLICER_VIEW_KEYS = ("B", "F", "R", "V", "Shift+V", "G", "T", "Right", "Left", "Up", "Down", "[", "]", "{", "}")
@@ -69,6 +85,7 @@ def legend(keymap: tuple[KeyBinding, ...] = DEFAULT_KEYMAP) -> list[str]:
     """One line per binding, then the reject reasons: the key help Slicer and the web both show."""
     lines = [f"{' / '.join(b.keys)}: {b.label}" for b in keymap]
     lines.append("after X: " + ", ".join(f"{k} {r}" for k, r in REJECT_REASON_KEYS.items()) + f"; {CANCEL_KEY} cancels")
+    lines.append(MOUSE_HELP)
     return lines
 
 

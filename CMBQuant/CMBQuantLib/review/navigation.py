@@ -12,7 +12,7 @@ import numpy as np
 from CMBQuantLib.core.records import CMBRecord
 from CMBQuantLib.core.scene import SceneContext, add_slice_nodes
 
-DEFAULT_FOV_MM = 40.0  # ~10 CMB diameters: enough context to tell a round dot from a vessel crossing the slice
+DEFAULT_FOV_MM = 80.0  # the CMB and the anatomy around it: a round dot, or a vessel going on in the next slices
 VIEW_NAMES = ("Red", "Yellow", "Green")  # axial, sagittal, coronal
 
 
@@ -24,12 +24,19 @@ def centre_slice(node: Any, ras: Iterable[float], fov_mm: float) -> None:
     was = node.StartModify()
     node.SetXYZOrigin(0.0, 0.0, 0.0)  # no in-plane pan: the slice origin is the view centre
     node.JumpSliceByCentering(r, a, s)
+    set_fov(node, fov_mm)
+    node.EndModify(was)
+
+
+def set_fov(node: Any, fov_mm: float) -> None:
+    """Show ``fov_mm`` across the view's shorter side, about the view's centre (zoom without moving)."""
+    if fov_mm <= 0:
+        raise ValueError(f"field of view must be positive, got {fov_mm}")
     w, h, _ = node.GetDimensions()
     aspect = (w / h) if h else 1.0
     fx, fy = (fov_mm * aspect, fov_mm) if aspect >= 1 else (fov_mm, fov_mm / aspect)
     node.SetFieldOfView(fx, fy, node.GetFieldOfView()[2])
     node.UpdateMatrices()
-    node.EndModify(was)
 
 
 def jump_to(slice_nodes: Iterable[Any], ras: Iterable[float], fov_mm: float = DEFAULT_FOV_MM) -> None:

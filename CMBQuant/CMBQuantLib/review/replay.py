@@ -52,6 +52,10 @@ def apply_effect(state: ReplayState, entry: dict[str, Any]) -> None:
     elif effect == "add":
         rec = CMBRecord.from_row(entry["record"])
         rec.status, rec.reason = entry["new_status"], entry.get("reason", "")
+        known = state.records.get(cmb_id)
+        if known is not None and known.region and not rec.region:  # regions assigned after the add (cmbquant
+            rec.region, rec.lobe, rec.side, rec.region_source = (  # regions) live in the files, not in the log
+                known.region, known.lobe, known.side, known.region_source)
         state.records[cmb_id] = rec
         state.voxels[cmb_id] = np.asarray(entry.get("voxels", []), int).reshape(-1, 3)
     elif effect == "delete":

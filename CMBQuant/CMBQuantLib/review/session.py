@@ -18,6 +18,7 @@ from CMBQuantLib.core.case_folder import REVIEW_LOG, CaseFolderError, utc_now
 from CMBQuantLib.core.records import FLAG_ADDED, CMBRecord
 from CMBQuantLib.core.scene import SceneContext
 from CMBQuantLib.core.segments import read_records
+from CMBQuantLib.review.added_region import AddedCMBRegions
 from CMBQuantLib.review.decision_log import (
     ADDED_DEFAULT_STATUS,
     LOG_VERSION,
@@ -47,7 +48,8 @@ class ReviewSession:
         self.auto_advance = auto_advance
         self.show_filtered = show_filtered  # list the CMB filter's rejections in the queue (hidden by default)
         self.clock = clock
-        self.annotate = annotate  # e.g. regions: fills region/lobe/side of a CMB the reader adds
+        # fills region/lobe/side of a CMB the reader adds; default: by the path the case's own CMBs took
+        self.annotate = annotate if annotate is not None else AddedCMBRegions.for_case(case)
         self.on_change = on_change  # (action, cmb_id) after each saved change: the UI refreshes from here
         self.log_path = case.folder / REVIEW_LOG
         entries, self.warnings = read_log(case.folder, repair=True)
@@ -220,7 +222,8 @@ class ReviewSession:
             entry["target_seq"] = target_seq
         if self._current_log_size() != self._log_size:
             raise CaseFolderError(f"{self.log_path}: changed by another session (Slicer, web or command line) since "
-                                  "this case was opened here. Reopen the case to continue; no decision was lost.")
+                                  "this case was opened here, so this decision was not written over theirs. Reopen the "
+                                  "case (in the review, the next key does) and decide again; no decision was lost.")
         append_entry(self.log_path, entry)  # 1. the log: truth
         self._log_size = self._current_log_size()
         before = {r.cmb_id: r.to_row() for r in self._state.records.values()}  # copies: effects mutate records

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from CMBQuantLib.core.case_folder import CaseFolderError
 from CMBQuantLib.review.navigation import DEFAULT_FOV_MM
+from CMBQuantLib.review.worklist import list_cases
 from CMBQuantLib.web.controller import WebReviewController
 from CMBQuantLib.web.page import ReviewPage
 
@@ -29,11 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--reviewer", default="",
                         help="your name, recorded with every decision (else asked for in the page)")
     parser.add_argument("--fov", type=float, default=None, help="field of view in mm when jumping to a CMB")
-    parser.add_argument("--views", default="axial",
-                        help="comma-separated views: axial (always first) plus optional coronal, sagittal; "
-                             "each extra view adds one render per key press")
+    parser.add_argument("--views", default="axial,coronal,sagittal",
+                        help="comma-separated views (default all three): axial (always first) plus coronal, "
+                             "sagittal; each view adds one render per key press (and one more with phase)")
     parser.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg",
                         help="how view frames travel to the page (jpeg: fast; png: exact colours)")
+    parser.add_argument("--max-sessions", type=int, default=8,
+                        help="browser sessions served at once (each has its own review server process; default 8)")
+    parser.add_argument("--session-idle", type=float, default=1800.0, metavar="S",
+                        help="stop a session's server once its browser has been gone this long (default 1800 s)")
+    parser.add_argument("--single-session", action="store_true",
+                        help=argparse.SUPPRESS)  # one shared trame server (what each session runs); no launcher
     return parser
 
 
@@ -70,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
     warning = host_warning(host)
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    if not getattr(args, "single_session", False):
+        return run_sessions(args, host, port)
     try:
-        views = view_names(getattr(args, "views", "axial"))
+        views = view_names(getattr(args, "views", "axial,coronal,sagittal"))
         server = create_server(args.folder, getattr(args, "reviewer", "") or "", getattr(args, "fov", None),
                                getattr(args, "image_format", "jpeg"), views)
     except (CaseFolderError, ValueError) as exc:
@@ -87,6 +96,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_sessions(args: argparse.Namespace, host: str, port: int) -> int:
+    """The default: one review server per browser session (``sessions``), each reader with their own name and
+    position; the folder and options are checked here first, so a mistake is one message, not one per tab."""
+    try:
+        view_names(getattr(args, "views", "axial,coronal,sagittal"))
+        list_cases(args.folder)
+    except (CaseFolderError, ValueError) as exc:
+        print(f"cmbquant review-web: {exc}", file=sys.stderr)
+        return 2
+    from CMBQuantLib.web.sessions import SessionLauncher, serve_sessions  # aiohttp: only for this command
+
+    launcher = SessionLauncher(args.folder, session_args(args), max_sessions=getattr(args, "max_sessions", 8),
+                               idle_s=getattr(args, "session_idle", 1800.0))
+    print(f"CMBQuant review: http://{'[' + host + ']' if ':' in host else host}:{port}/ (one review per browser "
+          "tab; add ?reviewer=NAME to the address to open it under your name)", flush=True)
+    serve_sessions(launcher, host, port)
+    return 0
+
+
+def session_args(args: argparse.Namespace) -> list[str]:
+    """The options each session's own server is started with (the launcher's, minus where it listens)."""
+    out = ["--views", getattr(args, "views", "axial,coronal,sagittal"),
+           "--image-format", getattr(args, "image_format", "jpeg")]
+    if getattr(args, "fov", None):
+        out += ["--fov", str(args.fov)]
+    if getattr(args, "reviewer", ""):
+        out += ["--reviewer", args.reviewer]
+    return out
+
+
 def view_names(spec: str) -> tuple[str, ...]:
     """``"axial,coronal"`` -> Slicer's view names ("Red", "Green"); axial is always there and first."""
     names = {"axial": "Red", "sagittal": "Yellow", "coronal": "Green"}
@@ -98,7 +137,7 @@ def view_names(spec: str) -> tuple[str, ...]:
 
 
 def create_server(folder: Path, reviewer: str = "", fov_mm: float | None = None, image_format: str = "jpeg",
-                  views: tuple[str, ...] = ("Red",)):
+                  views: tuple[str, ...] = ("Red", "Green", "Yellow")):
     """A trame server with the review page on ``folder`` (no socket yet; ``start`` binds it)."""
     from trame.app import get_server
 

@@ -14,6 +14,8 @@ import numpy as np
 from PIL import Image
 
 from CMBQuantLib.review.navigation import DEFAULT_FOV_MM, centre_slice
+from CMBQuantLib.review.slice_view_setup import apply_view_state
+from CMBQuantLib.review.view_state import ViewState
 
 ORIENTATIONS = {"Red": "Axial", "Yellow": "Sagittal", "Green": "Coronal"}
 
@@ -38,14 +40,16 @@ def matrix_of(vtk_matrix: Any) -> np.ndarray:
 class SliceViewport:
     """A trame-slicer ``SliceView`` of a fixed pixel size showing a volume with its segmentation overlay."""
 
-    def __init__(self, scene: Any, app_logic: Any, name: str = "Red", size: tuple[int, int] = (512, 512)):
+    def __init__(self, scene: Any, app_logic: Any, name: str = "Red", size: tuple[int, int] = (512, 512),
+                 orientation: str | None = None):
         from trame_slicer.views import SliceView
         from trame_slicer.views.render_scheduler import NoScheduleRendering
 
         self.name = name
         # No render per MRML event (a jump fires ~10): we render once per frame we ship.
         self.view = SliceView(scene, app_logic, name, scheduled_render_strategy=NoScheduleRendering())
-        self.view.set_orientation(ORIENTATIONS.get(name, "Axial"))
+        self.orientation = orientation or ORIENTATIONS.get(name, "Axial")
+        self.view.set_orientation(self.orientation)
         self.size = size
         self.view.render_window().SetMultiSamples(0)  # like Slicer's slice views: crisp voxels, 2x faster here
         self.view.render_window().SetSize(*size)
@@ -65,9 +69,18 @@ class SliceViewport:
         """Jump-to, through the same navigation call the Slicer module uses."""
         centre_slice(self.node, ras, fov_mm)
 
+    def apply(self, view: ViewState, ras: Any = None, volume_node: Any = None, seg_node: Any = None,
+              slab: bool = True) -> None:
+        """The review's view state, through the same MRML call the Slicer panel makes."""
+        apply_view_state([self.node], view, ras, volume_node, seg_node, slab)
+
     def scroll(self, steps: int) -> None:
         """Move the slice by ``steps`` voxel spacings (mouse wheel)."""
         self.view.set_slice_value(self.view.get_slice_value() + steps * self.view.get_slice_step())
+
+    def follow(self, other: SliceViewport) -> None:
+        """Show the slice ``other`` shows (a phase view linked to its magnitude view)."""
+        self.view.set_slice_value(other.view.get_slice_value())
 
     def xy_to_ras(self) -> np.ndarray:
         return matrix_of(self.node.GetXYToRAS())
