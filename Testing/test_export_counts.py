@@ -39,7 +39,8 @@ def test_complete_when_nothing_is_pending_and_columns_match_the_contract():
                "cerebellar", "brainstem", "unassigned"]
     assert COHORT_COLUMNS == (["case_id"] + [f"{r}_{s}" for r in regions for s in ("definite", "possible")]
                               + ["n_pending", "n_rejected", "review_complete", "model", "reviewers"]
-                              + [f"{r}_auto" for r in regions])  # issue 16: the automated counts, appended
+                              + [f"{r}_auto" for r in regions]  # issue 16: the automated counts, appended
+                              + ["model_version", "filter_version"])  # issue 12: provenance, appended
     doc = counts_document([rec(1, "rejected", "deep", reason="calcification"), rec(2, "pending")])
     assert doc["by_region_status"]["deep"] == {"rejected": 1}
     assert doc["by_region_status"]["unassigned"] == {"pending": 1}

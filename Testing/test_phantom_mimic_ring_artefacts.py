@@ -2,14 +2,16 @@
 clear of every CMB; off (the default), the phantom is the one the generator made before the switch existed."""
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from CMBQuantLib.commands.phantom_cli import add_arguments, config_from_args
 from CMBQuantLib.phantoms.mimics import ring_profile
 from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
 
-pytestmark = pytest.mark.slow
 N_RINGS = 6
 # builtin_phantom(4, PhantomConfig(n_cmbs=4, noise_sigma=0.0)) made by the generator before the switch existed
 BEFORE_SUM = 852075.0362941409
@@ -35,6 +37,7 @@ def _inplane_mean(ph, centre, radius_mm):
     return float(ndimage.map_coordinates(ph.image, ijk[:, ::-1].T, order=1).mean())
 
 
+@pytest.mark.slow
 def test_switch_off_reproduces_the_phantom_made_before_the_switch(pair):
     off, _ = pair
     assert not _rings(off)
@@ -43,6 +46,7 @@ def test_switch_off_reproduces_the_phantom_made_before_the_switch(pair):
     assert [(c.r, c.a, c.s) for c in off.cmbs][:2] == [(-43.0, 6.0, -2.0), (-7.0, -63.0, -18.0)]
 
 
+@pytest.mark.slow
 def test_switch_on_records_n_rings_clear_of_the_cmbs_and_changes_nothing_else(pair):
     off, on = pair
     rings = _rings(on)
@@ -66,6 +70,7 @@ def test_switch_on_records_n_rings_clear_of_the_cmbs_and_changes_nothing_else(pa
     assert delta[beyond > 2.5].max(initial=0.0) < 1e-5
 
 
+@pytest.mark.slow
 def test_each_ring_is_a_dark_core_inside_a_bright_overshoot(pair):
     """Against the same phantom without rings, so the tissue around each spot drops out of the ratio."""
     off, on = pair
@@ -86,3 +91,10 @@ def test_ring_profile_has_the_recorded_depth_and_overshoot():
     assert prof[0] == pytest.approx(0.2)
     assert prof[2] == pytest.approx(1.15)
     assert prof[3] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_phantom_command_switch_sets_the_ring_count_and_defaults_to_none():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert config_from_args(parser.parse_args(["--out", "x", "--ring-artefacts", "7"])).n_ring_artefacts == 7
+    assert config_from_args(parser.parse_args(["--out", "x"])).n_ring_artefacts == 0

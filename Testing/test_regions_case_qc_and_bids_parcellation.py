@@ -1,4 +1,4 @@
-"""The region step in the case folder: QC into case.json, the overlay PNG, and parcellations found in BIDS derivatives."""
+"""The region step in the case folder: QC into case.json, the overlay PNG, parcellations found in BIDS derivatives."""
 from dataclasses import replace
 
 import numpy as np

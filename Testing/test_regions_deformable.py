@@ -4,6 +4,7 @@ import zlib
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from conftest import SHARED
 
 from CMBQuantLib.core.geometry import Geometry
@@ -141,3 +142,25 @@ def test_a_cropped_field_of_view_is_refused_before_registering():
     assert out.records[0].region == "unassigned"
     assert "cropped field of view" in out.records[0].region_source and out.qc["cut_cm2"] > 60
     assert "affine" not in out.qc["seconds"]  # refused from the brain mask alone
+
+
+@pytest.mark.slow
+@needs_deformable
+def test_a_head_sized_non_brain_object_is_refused_by_the_real_registration():
+    """A textured 1.5 l ellipsoid passes the brain-volume check, so the affine to ICBM152 really runs; its checks
+    refuse it (the template brain does not land on the object) and no CMB gets a region."""
+    rng = np.random.default_rng(0)
+    shape = (60, 160, 140)
+    k, j, i = np.ogrid[:60, :160, :140]
+    ell = ((k - 30) * 2.5 / 60) ** 2 + ((j - 80) * 1.2 / 85) ** 2 + ((i - 70) * 1.2 / 70) ** 2 <= 1
+    img = np.where(ell, 0.7, 0.02).astype(np.float32)
+    img *= 1 + ndimage.gaussian_filter(rng.standard_normal(shape), 3).astype(np.float32)
+    img += rng.normal(0, 0.03, shape).astype(np.float32)
+    m = np.diag([1.2, 1.2, 2.5, 1.0])
+    m[:3, 3] = (-84.0, -96.0, -75.0)
+    out = region_assigner(atlas="syn", on_failure="unassigned").assign_case(
+        [CMBRecord(cmb_id=1, r=0.0, a=0.0, s=0.0)], img, Geometry(m, shape))
+    assert out.qc["brain_volume_ml"] > 1000 and "affine" in out.qc["seconds"]  # it got past the mask: registered
+    assert out.qc["passed"] is False and "on the SWI's head" in out.qc["reason"]
+    assert out.records[0].region == "unassigned" and "registration failed" in out.records[0].region_source
+    assert out.overlay_png is None

@@ -10,7 +10,7 @@ import pytest
 from review_helpers import OracleGroundTruthSegmenter, phantom
 
 from CMBQuantLib.commands.cli import main
-from CMBQuantLib.core.case_folder import read_case_json
+from CMBQuantLib.core.case_folder import read_case_json, write_case_json
 from CMBQuantLib.core.counts import count_keys
 from CMBQuantLib.phantoms.anatomy import builtin_head
 from CMBQuantLib.pipeline.process_case import BatchInput, process_case
@@ -104,3 +104,25 @@ def test_cmb_added_without_regions_has_none_until_regions_are_assigned_then_foll
     assert again.add_at(np.array([lobar.r, lobar.a, lobar.s]))
     assert again.current().region == "lobar"
     assert {r.cmb_id: r.region for r in effective_records(folder)}[first.cmb_id] == "deep"
+
+
+def test_a_region_path_that_cannot_be_followed_leaves_the_added_cmb_unassigned_with_the_reason(tmp_path, built):
+    folder, missed = _case_missing(tmp_path, "deep", built)
+    info = read_case_json(folder)
+    info.parcellation_file = str(tmp_path / "gone" / "case01_aseg.nii.gz")  # the label map is no longer there
+    write_case_json(folder, info)
+    controller = ReviewController(folder, "dee")
+    controller.open_case("case01")
+    assert controller.add_at(np.array([missed.r, missed.a, missed.s]))
+    added = controller.current()
+    assert added.region == "unassigned" and "case01_aseg.nii.gz is not at hand" in added.region_source
+    assert "cmbquant regions" in added.region_source  # the fix, in the record the reader sees
+    assert _counts(folder)["unassigned_definite"] == 1  # counted, never silently dropped
+    failed = "template registration failed: only 89% of the warped template brain lies on the SWI's head"
+    info.region_source, info.parcellation_file = failed, ""  # a case whose own registration failed QC
+    write_case_json(folder, info)
+    again = ReviewController(folder, "dee")
+    again.open_case("case01")
+    lobar = built[1]["lobar"]
+    assert again.add_at(np.array([lobar.r, lobar.a, lobar.s]))
+    assert again.current().region == "unassigned" and failed in again.current().region_source

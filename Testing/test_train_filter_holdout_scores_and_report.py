@@ -79,13 +79,13 @@ def test_duplicates_on_one_cmb_count_once_as_inference_does():
 
 
 def test_reader_rows_weigh_as_much_as_the_synthetic_rows_of_their_class_capped():
-    assert reader_weight(6000, 300) == 20.0 == MAX_READER_WEIGHT
-    assert reader_weight(6000, 600) == 10.0
+    assert reader_weight(6000, 300) == 10.0 == MAX_READER_WEIGHT
+    assert reader_weight(6000, 1200) == 5.0
     assert reader_weight(100, 400) == 1.0  # never below one synthetic row
     assert reader_weight(6000, 0) == 0.0
     synthetic = np.array([1] * 60 + [0] * 5940)
     reader = np.array([1] * 40 + [0] * 30)
-    assert reader_weights(synthetic, reader) == (1.5, 20.0)  # 60/40 per CMB; 5940/30 capped at 20 per non-CMB
+    assert reader_weights(synthetic, reader) == (1.5, 10.0)  # 60/40 per CMB; 5940/30 capped at 10 per non-CMB
     assert reader_weights(np.zeros(0), reader) == (1.0, 1.0)
 
 

@@ -13,12 +13,14 @@ from CMBQuantLib.commands.cli import main
 from CMBQuantLib.core.atomic import sha256_file
 from CMBQuantLib.detection.nnunet.model_store import DEMO_MODEL_NAME, resolve_model, validate_model
 from CMBQuantLib.detection.nnunet.model_versions import read_version
+from CMBQuantLib.detection.nnunet.predictor import p99_scale
+from CMBQuantLib.export.nnunet_dataset import export_nnunet
 from CMBQuantLib.phantoms.anatomy import builtin_head
 from CMBQuantLib.phantoms.phantom import PhantomConfig, synthesize
 from CMBQuantLib.pipeline.process_case import BatchInput, process_case
 from CMBQuantLib.review.session import ReviewSession
 from CMBQuantLib.training.reviewed_training import TrainJob, prepare_data, start_worker
-from CMBQuantLib.volumes.images import write_image
+from CMBQuantLib.volumes.images import read_image, write_image
 
 TINY = PhantomConfig(n_cmbs=6, spacing=(2.4, 2.4, 3.6), diameter_mm=(5.0, 9.0), n_sulcal_veins=10,
                      n_medullary_veins=5)
@@ -74,9 +76,9 @@ def test_train_prints_the_time_estimate_before_it_starts(tmp_path, home, capsys)
     out = capsys.readouterr().out
     assert rc == 0
     assert "1 training cases (case folders): ph4" in out
-    # 25 s start-up + 3 s x 1 case + 4 x (10 + 2) iterations x 0.25 s = 40 s
+    # 45 s start-up + 3 s x 1 case + 4 x (10 + 2) iterations x 0.25 s = 60 s
     assert "estimate: cpu plan on cpu, 1 cases, 4 epochs x 10 iterations (+2 validation) at ~0.25 s/iteration " \
-           "-> about 40 s" in out
+           "-> about 60 s" in out
     assert not (home / "models" / "Mine").exists()
     ds = json.loads((tmp_path / "w" / "raw" / "Dataset501_Mine" / "dataset.json").read_text())
     assert ds["cmbquant_input_scaling"] == "p99" and ds["numTraining"] == 1
@@ -142,3 +144,17 @@ def test_cancel_ends_the_training_worker_during_planning_and_imports_nothing(tmp
     assert not [p.pid for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]  # the whole tree
     assert client.result() is None and not (home / "models" / "Cancelled").exists()
     assert not list((tmp_path / "w").glob("model/*"))
+
+
+def test_an_nnunet_raw_dataset_is_accepted_and_copied_with_p99_scaling(tmp_path, home, capsys):
+    case = reviewed_case(tmp_path, 7)
+    raw = export_nnunet([case], tmp_path / "user_raw", dataset_id=42, name="Mine").folder
+    data = prepare_data([raw], tmp_path / "w", "Site")
+    assert data.source == f"nnU-Net raw dataset {raw}" and data.cases == ["ph7"] and data.lesion_voxels["ph7"] > 0
+    original, _ = read_image(raw / "imagesTr" / "ph7_0000.nii.gz")
+    scaled, _ = read_image(data.folder / "imagesTr" / "ph7_0000.nii.gz")
+    assert scaled == pytest.approx(original / p99_scale(original), abs=1e-5)
+    label, _ = read_image(data.folder / "labelsTr" / "ph7.nii.gz")
+    assert int(label.sum()) == data.lesion_voxels["ph7"]
+    assert main(["train", str(raw), "--out", "Site", "--retrain-filter", "--work", str(tmp_path / "w2")]) == 2
+    assert "--retrain-filter learns from reader decisions" in capsys.readouterr().err

@@ -7,7 +7,8 @@ Prints, with SimpleITK and ANTs limited to ``--threads`` (default 2):
 - the accuracy of both against the phantom's truth: its 10 CMBs plus ``--points`` ground-truth points placed by the
   generator's rule (``place_cmbs``), lobar / deep / infratentorial.
 
-    python benchmarks/bench_registration.py [--map 01] [--threads 2] [--points 300] [--cache DIR] [--methods syn,bspline]
+    python benchmarks/bench_registration.py [--map 01] [--threads 2] [--points 300] [--cache DIR]
+        [--methods syn,bspline]
 """
 from __future__ import annotations
 

@@ -67,7 +67,8 @@ def brain_mask_quality(ph) -> dict:
     icv = (ph.anatomy > 0) & (ph.anatomy < 500)
     brain = icv & (ph.anatomy != 24)
     infra = np.isin(ph.anatomy, [16, 7, 8, 46, 47])
-    return {"brain_kept": round(float(mask[brain].mean()), 3), "infratentorial_kept": round(float(mask[infra].mean()), 3),
+    return {"brain_kept": round(float(mask[brain].mean()), 3),
+            "infratentorial_kept": round(float(mask[infra].mean()), 3),
             "mask_outside_icv": round(float((mask & ~icv).sum() / max(mask.sum(), 1)), 3)}
 
 

@@ -159,12 +159,12 @@ class ReviewPanel:
         rows = [r for r in self.controller.rows() if not (self.ui.hideRejectedCheckBox.checked
                                                           and r["status"] == "rejected")]
         self._fill_table(rows)
-        current = self.controller.snapshot()["current_id"]
+        snap = self.controller.snapshot()
+        current = snap.get("current_id")
         index = next((i for i, r in enumerate(rows) if r["cmb_id"] == current), None)
         if index is not None:  # the current CMB highlighted and kept in view
             self.ui.cmbTable.selectRow(index)
             self.ui.cmbTable.scrollToItem(self.ui.cmbTable.item(index, 0))
-        snap = self.controller.snapshot()
         note = snap["message"] or snap["filtered_hint"]
         self.ui.statusLabel.text = f"Reviewed {snap['decided']}/{snap['total']}, {len(rows)} listed" + (
             f". {note}" if note else "")

@@ -14,6 +14,7 @@ from CMBQuantStatsLib.pipeline import run_study
 from CMBQuantStatsLib.problems import StatsInputError
 from CMBQuantStatsLib.roles import COUNT_MODES
 from CMBQuantStatsLib.study import DEFAULT_TITLE, CliError, StudyConfig, StudyRequest, build_study
+from CMBQuantStatsLib.versions import MIXED_VERSION_MODES
 
 EPILOG = """\
 examples:
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "count column: total=Total_CMB (repeatable)")
     p.add_argument("--count-mode", choices=COUNT_MODES, help="the reader's definite CMBs, definite + possible, or "
                    "auto: the pipeline's counts before review (<region>_auto; an unreviewed batch)")
+    p.add_argument("--mixed-versions", choices=MIXED_VERSION_MODES, help="cases processed by different model/"
+                   "filter versions (cohort.csv model_version, filter_version): refuse (default), stratify (a "
+                   "version covariate in every model, cases per version reported) or allow")
     p.add_argument("--require-review-complete", action="store_true", help="drop cases whose review is not complete")
     p.add_argument("--regions", help="comma-separated regions to model (default total,lobar,deep,infratentorial,"
                    "cerebellar)")
@@ -73,6 +77,7 @@ def request_from_args(args: argparse.Namespace) -> StudyRequest:
     return StudyRequest(
         config=args.config, cohort=args.cohort, clinical=args.clinical, wmh=args.wmh, id_column=args.id_column,
         roles=list(args.role), count_mode=args.count_mode, require_review_complete=args.require_review_complete,
+        mixed_versions=args.mixed_versions,
         regions=args.regions, covariates=args.covariates, robust=args.robust, zinb=args.zinb, ordinal=args.ordinal,
         no_negbin=args.no_negbin, no_logistic=args.no_logistic, group=args.group, models=list(args.model),
         title=args.title)

@@ -314,6 +314,7 @@ def run_analysis(pooled: PooledData, options: AnalysisOptions | None = None) -> 
     data = pooled.data
     report = copy.deepcopy(pooled.report)  # per-analysis n and exclusions; the pooled data stay reusable
     covs = [c for c in (opt.covariates or pooled.covariates) if c in data.columns]
+    covs += [t for t in pooled.version_terms if t not in covs]  # --mixed-versions stratify: always adjusted for
     regions = [r for r in opt.regions if r in pooled.regions]
     missing_regions = [r for r in opt.regions if r not in pooled.regions]
     if missing_regions:

@@ -18,6 +18,7 @@ from CMBQuantStatsLib.problems import InputProblem, StatsInputError, sheet_row
 from CMBQuantStatsLib.reading import TableSource, read_table
 from CMBQuantStatsLib.roles import ColumnRoles
 from CMBQuantStatsLib.table_parsers import parse_clinical, parse_wmh
+from CMBQuantStatsLib.versions import VERSION_COLUMN, apply_version_policy, version_labels
 
 #: CMB burden categories for proportional-odds models: 0, 1, 2–4, ≥5 CMBs -> codes 0, 1, 2, 3 (``cat_<region>``).
 BURDEN_BINS = (1, 2, 5)
@@ -35,6 +36,8 @@ class PooledData:
     regions: list[str]
     #: model-vs-reader agreement per region on the cohort table's reviewed cases (``agreement.agreement_table``)
     agreement: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=AGREEMENT_COLUMNS))
+    #: ``--mixed-versions stratify``: the 0/1 model-version covariates every seed model gets (``versions``)
+    version_terms: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +66,9 @@ def _parse_tables(frames: dict[str, tuple[pd.DataFrame, str]], roles: ColumnRole
         counts = parse_cohort(df, label, roles, problems, rep) if table == "cohort" else None
         if counts is not None:
             p, out.regions = counts.counts, counts.regions
+            versions = version_labels(df)
+            if versions is not None:
+                p[VERSION_COLUMN] = versions
         elif table == "clinical":
             p = parse_clinical(df, label, roles, problems, rep)
             if not has_wmh:
@@ -148,10 +154,12 @@ def pool_tables(cohort: TableSource, clinical: TableSource, wmh: TableSource | N
     if rep.n_pooled == 0:
         raise StatsInputError([InputProblem("pooled table", None, "case_id", "no case ID is present in every table",
                                             "use the same case IDs in all tables and set the ID column roles")])
-    covs = [c for c in COVARIATES if c in merged.columns]
+    terms = apply_version_policy(merged, roles.mixed_versions, rep, parsed.labels["cohort"])
+    covs = [c for c in COVARIATES if c in merged.columns] + terms
     if len(parsed.agreement):
         a = parsed.agreement
         rep.notes.append(f"model-vs-reader agreement on {int(a['n_cases'].max())} reviewed case(s) of the cohort "
                          f"table ({int(a['n_not_reviewed'].max())} not reviewed, left out); reader count: "
                          f"{a['reader_count'].iat[0]}")
-    return PooledData(data=merged, report=rep, covariates=covs, regions=parsed.regions, agreement=parsed.agreement)
+    return PooledData(data=merged, report=rep, covariates=covs, regions=parsed.regions, agreement=parsed.agreement,
+                      version_terms=terms)

@@ -51,6 +51,9 @@ class ColumnRoles:
     extra_categorical: list[str] = field(default_factory=list)
     count_mode: str = "definite+possible"
     require_review_complete: bool = False
+    #: a cohort processed by more than one model/filter version (cohort.csv ``model_version``/``filter_version``):
+    #: ``refuse`` (an input error naming the cases and versions), ``stratify`` (a version covariate) or ``allow``
+    mixed_versions: str = "refuse"
     #: region -> a column holding that region's count as is (another tool's table, a rating sheet), e.g.
     #: ``{"total": "Total_CMB", "lobar": "Lobar"}``; given as ``total=Total_CMB`` like any other role.
     count_columns: dict[str, str] = field(default_factory=dict)

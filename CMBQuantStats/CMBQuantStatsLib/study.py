@@ -38,6 +38,7 @@ class StudyRequest:
     roles: list[str] = field(default_factory=list)  # KEY=VALUE, e.g. "sex=gender", "sex_coding=m:1,f:0"
     count_mode: str | None = None
     require_review_complete: bool = False
+    mixed_versions: str | None = None  # refuse / stratify / allow (None: the config's, else refuse)
     regions: str | None = None  # comma-separated
     covariates: str | None = None  # comma-separated
     robust: bool = False
@@ -96,6 +97,8 @@ def _roles(cfg_roles: dict, req: StudyRequest) -> ColumnRoles:
         d["count_mode"] = req.count_mode
     if req.require_review_complete:
         d["require_review_complete"] = True
+    if req.mixed_versions:
+        d["mixed_versions"] = req.mixed_versions
     for k in list(d):
         if k in _LIST_ROLES:
             d[k] = split_list(d[k])

@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     for s in data.skipped:
         print(f"skipped {s}", file=sys.stderr)
     print(f"{len(data.cases)} training cases ({data.source}): {', '.join(data.cases)}")
-    print(estimate(job.plan, job.device, job.epochs, job.iterations_per_epoch, job.val_iterations, len(data.cases)).line())
+    est = estimate(job.plan, job.device, job.epochs, job.iterations_per_epoch, job.val_iterations, len(data.cases))
+    print(est.line())
     if args.estimate_only:
         return 0
     result = _run_worker(job)

@@ -69,6 +69,10 @@ class CaseInfo:
     input_sha256: str = ""
     geometry: dict[str, Any] = field(default_factory=dict)  # {"ijk_to_ras": 4x4, "shape": [k, j, i]}
     model: dict[str, Any] = field(default_factory=dict)  # name, sha256, device, step_size, mirroring
+    # Provenance ("" in older case folders): the model store version (or name@checkpoint-sha256 prefix) and the CMB
+    # filter version (store version or filter name, @ model.txt sha256 prefix) that produced the candidates.
+    model_version: str = ""
+    filter_version: str = ""
     region_source: str = ""
     parcellation_file: str = ""  # the subject label map the regions came from (a CMB added in review uses it too)
     region_qc: dict[str, Any] = field(default_factory=dict)  # region step: template registration QC (regions.md)

@@ -1,5 +1,6 @@
-"""The cohort table: one row per case folder (counts by MARS region x status, model, reviewers, and the automated
-counts ``<region>_auto``: the pipeline's own result before review), read from the folders."""
+"""The cohort table: one row per case folder (counts by MARS region x status, model, reviewers, the automated
+counts ``<region>_auto``: the pipeline's own result before review, and the provenance ``model_version`` /
+``filter_version`` that made the case, so statistics can refuse or stratify a mixed cohort), read from the folders."""
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,8 @@ from CMBQuantLib.core.counts import AUTO_COLUMNS, COUNT_COLUMNS, auto_section, c
 from CMBQuantLib.review.decision_log import log_reviewers
 from CMBQuantLib.review.replay import effective_records
 
-COHORT_COLUMNS = ["case_id"] + COUNT_COLUMNS + ["model", "reviewers"] + AUTO_COLUMNS
+PROVENANCE_COLUMNS = ["model_version", "filter_version"]  # "" for case folders made before provenance was recorded
+COHORT_COLUMNS = ["case_id"] + COUNT_COLUMNS + ["model", "reviewers"] + AUTO_COLUMNS + PROVENANCE_COLUMNS
 
 
 def is_case_folder(path: Path) -> bool:
@@ -44,6 +46,7 @@ def cohort_row(folder: str | Path) -> dict[str, Any]:
     row["model"] = str(info.model.get("name", "")) if isinstance(info.model, dict) else ""
     row["reviewers"] = ";".join(log_reviewers(folder))
     row.update(auto_section(records, read_auto_section(folder))["counts"])
+    row["model_version"], row["filter_version"] = info.model_version, info.filter_version
     return row
 
 

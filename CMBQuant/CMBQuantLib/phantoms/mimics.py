@@ -1,4 +1,6 @@
-"""CMB mimics a reader rejects: calcifications, arterial flow voids and air-bone susceptibility artefacts.
+"""CMB mimics a reader rejects: calcifications, arterial flow voids, air-bone susceptibility artefacts and ring
+artefacts (``n_ring_artefacts``: off by default and never in the training recipes, so it is a mimic the shipped CMB
+filter has not learned; ``benchmarks/bench_learning.py`` teaches it from reviewed cases).
 
 Each is drawn where it occurs in real scans (BOMBS and MARS list them as exclusions): symmetric pallidal,
 bilateral choroid plexus (atrium of the lateral ventricles) and midline pineal calcification; round flow voids in

@@ -3,7 +3,8 @@
 No labelled SWI is public, so the demo, the tests and the demo model's training data are made here: per-tissue SWI
 contrast (CSF bright, iron-rich deep grey dark; ``phantom_tissue``), dark veins along sulci, radial medullary veins
 and vessels crossing the slice (``phantom_vessels``), CMBs as dark blooming spheres 2-10 mm with partial volume,
-mimics (pallidal, choroid and pineal calcification, flow voids, air-bone artefacts; ``phantom_mimics``), a bias
+mimics (pallidal, choroid and pineal calcification, flow voids, air-bone artefacts, and on request ring artefacts, a
+site's mimic the shipped filter never saw; ``phantom_mimics``), a bias
 field, Rician noise and resampling to a clinical SWI grid (``phantom_acquisition``). ``phantom_random`` draws
 configurations for detector training. Everything is deterministic by ``seed``; the newer features draw from a
 second random stream and default to off, so a default configuration gives the original phantoms voxel for voxel.

@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from distributed import Client, as_completed
@@ -68,7 +68,8 @@ def run_cases(client: Client, todo: list[BatchInput], out_root: Path, report: Ba
     """Planned cases as tasks on workers holding the case tools (``install_case_tools``); results go into ``report``."""
     out_root = Path(out_root).resolve()
     run = uuid.uuid4().hex[:8]
-    futures = {client.submit(run_case_task, BatchInput(inp.case_id, Path(inp.path).resolve(), inp.parcellation),
+    futures = {client.submit(run_case_task, replace(inp, path=Path(inp.path).resolve(),
+                                                    phase=Path(inp.phase).resolve() if inp.phase else None),
                              str(out_root), limits,
                              copy_image, key=f"case-{inp.case_id}-{run}", retries=retries, pure=False): inp.case_id
                for inp in todo}

@@ -31,6 +31,7 @@ from CMBQuantLib.detection.candidates import CandidateLimits, find_candidates
 from CMBQuantLib.detection.candidates import brain_mask as intracranial_mask
 from CMBQuantLib.detection.two_stage import detect
 from CMBQuantLib.pipeline.case_staging import staged_case_folder
+from CMBQuantLib.pipeline.provenance import filter_version, model_version
 from CMBQuantLib.regions.assign import assign_with_qc, with_parcellation
 from CMBQuantLib.regions.overlay import OVERLAY_FILE
 from CMBQuantLib.volumes.case_open import copy_input_image
@@ -101,6 +102,9 @@ def _write_case(inp: BatchInput, folder: Path, segmenter: Segmenter, regions: Re
     image, geometry = read_image(inp.path)
     model = dict(getattr(segmenter, "model_info", None) or {"name": type(segmenter).__name__})
     info = new_case_info(inp.case_id, inp.path, geometry, model=model)
+    cmb_filter = getattr(segmenter, "cmb_filter", None)
+    info.model_version = model_version(model)
+    info.filter_version = filter_version(cmb_filter.info() if cmb_filter is not None else None)
     info.dicom_source = dicom_series_identity(inp.path) if Path(inp.path).is_dir() else {}
     write_case_json(folder, info)  # status: processing
     if inp.phase is not None:  # checked before detection: a bad phase file fails in seconds, not after the model
@@ -110,7 +114,6 @@ def _write_case(inp: BatchInput, folder: Path, segmenter: Segmenter, regions: Re
     if output.shape != geometry.shape:
         raise ValueError(f"{inp.path}: the segmenter returned shape {output.shape}, the image is {geometry.shape}")
     limits = limits or CandidateLimits()
-    cmb_filter = getattr(segmenter, "cmb_filter", None)
     if cmb_filter is not None:
         stage("postprocess", 0.82, "screening dark spots and scoring candidates (CMB filter)")
         detection = detect(image, geometry, output, cmb_filter, limits)

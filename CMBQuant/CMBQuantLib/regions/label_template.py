@@ -58,7 +58,8 @@ def t1_like(labels: np.ndarray, blur_mm: float = 1.0, spacing_kji: np.ndarray | 
     return out
 
 
-def intracranial(labels: np.ndarray, spacing_kji: np.ndarray, close_mm: float = 2.0, shell_mm: float = 1.0) -> np.ndarray:
+def intracranial(labels: np.ndarray, spacing_kji: np.ndarray, close_mm: float = 2.0,
+                 shell_mm: float = 1.0) -> np.ndarray:
     """The brain with its sulci closed and a CSF shell of ``shell_mm`` around it: what an SWI brain mask holds.
 
     The SWI's mask (``detection.brain``) ends at the skull's inner table, not at the pial surface; a template that

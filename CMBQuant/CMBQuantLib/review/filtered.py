@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from CMBQuantLib.core.records import FILTER_REASON, CMBRecord
+from CMBQuantLib.core.records import FILTER_REASON, FLAG_OUTSIDE_BRAIN, CMBRecord
 
 READER_DECIDER = ""
 ORDERS = ("confidence", "position")
@@ -77,9 +77,12 @@ def set_show_filtered(session: Queue, show: bool) -> CMBRecord | None:
 def confidence_key(rec: CMBRecord) -> tuple:
     """Sort key of the ``confidence`` order: the CMB filter's ``p_cmb`` (highest first) where it ran, because it
     is the detector's final word; then candidates without one by mean (else max) segmenter probability; then those
-    with neither (e.g. added by the reader) by id. The two probabilities are never mixed on one scale."""
+    with neither (e.g. added by the reader) by id. The two probabilities are never mixed on one scale. A candidate
+    the domain rules flagged ``outside_brain`` comes after all others whatever its probability: without a CMB filter
+    a confident segmenter hit in the air outside the head was otherwise the first thing a reader was shown."""
     conf = rec.confidence_mean if rec.confidence_mean is not None else rec.confidence_max
-    return (rec.p_cmb is None, -(rec.p_cmb or 0.0), conf is None, -(conf or 0.0), rec.cmb_id)
+    return (FLAG_OUTSIDE_BRAIN in rec.flags, rec.p_cmb is None, -(rec.p_cmb or 0.0), conf is None, -(conf or 0.0),
+            rec.cmb_id)
 
 
 def position_key(rec: CMBRecord) -> tuple:

@@ -44,7 +44,7 @@ from CMBQuantLib.training.reviewed_labels import CaseLabels, case_labels, summar
 from CMBQuantLib.training.synthetic_anchor import LearningCancelled, synthetic_rows
 
 FINE_TUNE_ROUNDS = 100
-MAX_READER_WEIGHT = 20.0
+MAX_READER_WEIGHT = 10.0  # chosen on ring-artefact phantoms: 20 cost sensitivity, 5 FP (docs/detection.md)
 FINE_TUNE_PARAMS = dict(LGB_PARAMS, min_data_in_leaf=5, learning_rate=0.05)
 
 Progress = Callable[[str, float, str], None]

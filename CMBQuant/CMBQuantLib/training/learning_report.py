@@ -105,7 +105,7 @@ td,th{{border:1px solid #bbb;padding:3px 8px;text-align:left}}</style></head><bo
 <h2>Fit</h2>{_kv(v.notes)}
 <p>Rule: definite (and possible with --include-possible) = CMB; a reader's rejection = not a CMB, of its reason's
 kind; added CMBs are CMBs where the screen finds them; pending and the filter's own untouched rejections are left
-out. A reader row weighs min(max(synthetic rows / reader rows, 1), 20), counted within its class (CMB, non-CMB).</p></body></html>
+out. A reader row weighs min(max(synthetic rows / reader rows, 1), 10), counted within its class (CMB, non-CMB).</p></body></html>
 """
     atomic_write_json(out_dir / "learning.json", {"name": v.name, "parent": parent_name, "before": before,
                                                   "after": after, "labels": result.labels,

@@ -16,11 +16,12 @@ from CMBQuantLib.training.plans import CONFIGURATION, PATCH_SIZE, small_plans
 
 PLAN_CHOICES = ("auto", "default", "cpu")
 # Seconds per training iteration (one batch forward + backward), by (plan, device):
-# cpu/cpu and default/cpu measured on this project's 2-core machine (docs/training.md, /work/shared nnunet-notes);
+# cpu/cpu (0.2-0.3 s, idle) and default/cpu measured on this project's 2-core machine (docs/training.md, nnunet-notes;
+# ~1 s under a load of 6-8 from other jobs);
 # the GPU figures are nnU-Net's typical 3d_fullres epoch (~2-3 min per 250 iterations), NOT measured here.
 SECONDS_PER_ITERATION = {("cpu", "cpu"): 0.25, ("default", "cpu"): 11.0, ("cpu", "cuda"): 0.05,
                          ("default", "cuda"): 0.6, ("cpu", "mps"): 0.15, ("default", "mps"): 3.0}
-STARTUP_S = 25.0  # imports, fingerprint worker, planner, data-loader start (measured 15-30 s here)
+STARTUP_S = 45.0  # worker start, nnU-Net's fingerprint pool (re-imports torch), planner, trainer start: 30-80 s here
 PREPROCESS_S_PER_CASE = 3.0  # nnU-Net's preprocessor on one ~1-3 M voxel SWI on this CPU
 
 

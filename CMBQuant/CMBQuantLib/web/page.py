@@ -217,6 +217,7 @@ class ReviewPage:
         phase = self.controller.phase_size
         with SinglePageLayout(self.server, full_height=True) as layout:
             layout.title.set_text(TITLE)
+            layout.footer.hide()  # the "powered by" bar would cover the key legend
             client.Script(KEY_SCRIPT % json.dumps(browser_keys()))
             with layout.toolbar:
                 v3.VSpacer()
@@ -238,7 +239,9 @@ class ReviewPage:
                                 html.Img(v_for="v in side_views", key="v.name",
                                          **_view_img("v.src", "v.name", side, ':id="\'cmb-view-\' + v.name"',
                                                      "v.label"))
-                        with html.Div(classes="d-flex mt-1", style="gap: 2px", v_if="phase_views.length",
+                        html.Div("Phase (axial, coronal, sagittal), linked to the views above",
+                                 classes="text-caption mt-1", v_if="phase_views.length")
+                        with html.Div(classes="d-flex", style="gap: 2px", v_if="phase_views.length",
                                       id="phase-row"):
                             html.Img(v_for="v in phase_views", key="v.name",
                                      **_view_img("v.src", "v.name", phase, ':id="\'cmb-view-\' + v.name"',
@@ -250,7 +253,8 @@ class ReviewPage:
                             html.Span("Current: CMB {{ current_id }}", id="current")
                         html.Div("{{ message }}", id="message", classes="mt-2 text-body-2",
                                  style=f"max-width: {size[0] + side[0]}px; min-height: 1.5em")
-                        with html.Ul(classes="mt-2 text-caption", style="list-style: none; padding: 0", id="legend"):
+                        legend_style = f"list-style: none; padding: 0; columns: 2; max-width: {size[0] + side[0]}px"
+                        with html.Ul(classes="mt-2 text-caption", id="legend", style=legend_style):
                             html.Li("{{ line }}", v_for="line in legend", key="line")
                     with html.Div():
                         self._case_list(html)
@@ -266,7 +270,7 @@ class ReviewPage:
             v3.VCheckbox(v_model=("minip",), label="minIP (M)", density="compact", hide_details=True, id="minip",
                          style="flex: none")
             v3.VSelect(v_model=("slab_mm",), items=("slab_choices", SLAB_CHOICES), label="slab (mm)",
-                       density="compact", hide_details=True, style="max-width: 110px", id="slab")
+                       density="compact", hide_details=True, style="max-width: 130px", id="slab")
             v3.VBtn("-", size="small", id="zoom-out", click="trigger('zoom', [1])")
             html.Span("{{ fov_text }}", id="fov", classes="text-caption")
             v3.VBtn("+", size="small", id="zoom-in", click="trigger('zoom', [-1])")
