@@ -65,7 +65,8 @@ def test_calibration_of_the_labelled_rows():
     p = np.array([0.95, 0.4, 0.92, 0.91, 0.3])
     y = np.array([1, 1, 0, 1, 0])
     assert cal["n"] == 5 and cal["brier"] == pytest.approx(float(np.mean((p - y) ** 2)), abs=1e-4)
-    assert [(b["lo"], b["n"], b["fraction_cmb"]) for b in cal["bins"]] == [(0.3, 1, 0.0), (0.4, 1, 1.0), (0.9, 3, 0.667)]
+    bins = [(b["lo"], b["n"], b["fraction_cmb"]) for b in cal["bins"]]
+    assert bins == [(0.3, 1, 0.0), (0.4, 1, 1.0), (0.9, 3, 0.667)]
     # ECE: |.3-0|*1/5 + |.4-1|*1/5 + |mean(.95,.92,.91) - 2/3|*3/5
     assert cal["ece"] == pytest.approx(0.3 / 5 + 0.6 / 5 + abs(np.mean([0.95, 0.92, 0.91]) - 2 / 3) * 3 / 5, abs=1e-4)
     assert reliability(np.zeros(0), np.zeros(0))["bins"] == []

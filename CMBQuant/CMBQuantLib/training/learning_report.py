@@ -91,7 +91,8 @@ def write_report(result: Any, out_dir: Path, parent_name: str) -> Path:
             png_tag = f'<img alt="reliability plot" src="data:image/png;base64,{data}">'
         png_tag += _bins(before, after)
     v = result.version
-    body = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>CMB filter learning: {html.escape(v.name)}</title>
+    title = f"CMB filter learning: {html.escape(v.name)}"
+    body = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #bbb;padding:3px 8px;text-align:left}}</style></head><body>
 <h1>CMB filter learnt from the reader: {html.escape(v.name)}</h1>
@@ -105,7 +106,8 @@ td,th{{border:1px solid #bbb;padding:3px 8px;text-align:left}}</style></head><bo
 <h2>Fit</h2>{_kv(v.notes)}
 <p>Rule: definite (and possible with --include-possible) = CMB; a reader's rejection = not a CMB, of its reason's
 kind; added CMBs are CMBs where the screen finds them; pending and the filter's own untouched rejections are left
-out. A reader row weighs min(max(synthetic rows / reader rows, 1), 10), counted within its class (CMB, non-CMB).</p></body></html>
+out. A reader row weighs min(max(synthetic rows / reader rows, 1), 10), counted within its class (CMB,
+non-CMB).</p></body></html>
 """
     atomic_write_json(out_dir / "learning.json", {"name": v.name, "parent": parent_name, "before": before,
                                                   "after": after, "labels": result.labels,
