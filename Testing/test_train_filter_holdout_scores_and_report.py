@@ -121,3 +121,12 @@ def test_report_shows_the_numbers_and_embeds_the_reliability_plot(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == (tmp_path / "reliability.png").read_bytes()
     saved = json.loads((tmp_path / "learning.json").read_text())
     assert saved["before"]["fp"] == 2 and saved["after"]["fp"] == 1 and saved["holdout_cases"] == ["A", "B"]
+
+
+def test_report_without_held_out_cases_says_so(tmp_path):
+    version = ModelVersion("Child", "CMBQuantDemo", "2026-12-02T00:00:00+00:00", "filter", ["t1", "t2"])
+    result = SimpleNamespace(before={}, after={}, version=version, train_cases=["t1", "t2"], holdout_cases=[],
+                             labels={"train": {"rows": 7}, "holdout": {}}, seconds=2.0, seconds_by_step={})
+    text = write_report(result, tmp_path, "CMBQuantDemo").read_text()
+    assert "No held-out cases: nothing to compare" in text and not (tmp_path / "reliability.png").exists()
+    assert "<td>rows</td><td>7</td>" in text

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("lightgbm")
+pytestmark = pytest.mark.slow  # the real screen on a small phantom, twice (about 30 s of CPU)
 
 from train_filter_helpers import demo_filter, small_case  # noqa: E402
 
