@@ -95,3 +95,13 @@ def test_the_worker_runs_train_filter_with_progress_json_and_a_result_file(tmp_p
     assert client.command == ["/py", "-m", "CMBQuantLib.commands.train_filter_command", "/reviewed", "--out",
                               "SiteV1", "--base", "MyModel", "--progress-json", "--result-file",
                               str(tmp_path / "r.json")]
+
+
+def test_the_worker_process_reports_a_bad_folder_as_a_protocol_error_line(tmp_path):
+    run = LearningClient([str(tmp_path / "nowhere"), "--out", "SiteV1", "--home", str(tmp_path / "home")],
+                         tmp_path / "r.json")
+    run.start()
+    assert run.wait(timeout=120) == 2
+    events = run.poll()
+    assert [e.type for e in events] == ["error"] and "nowhere: not a case folder" in events[0].message
+    assert run.result() is None and not (tmp_path / "home" / "models" / "SiteV1").exists()

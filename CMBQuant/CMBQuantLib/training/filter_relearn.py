@@ -179,6 +179,7 @@ def train_filter_from_cases(case_dirs: list[str | Path], base_model: str | Path 
     check_new_name(out_name, home)  # before minutes of work
     if synthetic not in ("auto", "none"):
         raise ValueError(f"synthetic={synthetic!r}: use 'auto' (the parent's synthetic phantoms) or 'none'.")
+    folders = _collect(case_dirs)  # a wrong folder fails before the model loads
     parent_dir = resolve_model(base_model, home)
     parent_spec = validate_model(parent_dir)
     parent = load_filter(parent_spec.folder) if (parent_spec.folder / "cmb_filter").is_dir() else None
@@ -187,7 +188,7 @@ def train_filter_from_cases(case_dirs: list[str | Path], base_model: str | Path 
                          f"two-stage model such as the shipped CMBQuantDemo as --base.")
     parent_name = read_version(parent_dir).name
     t0 = time.perf_counter()
-    labelled = _label_cases(_collect(case_dirs), parent, include_possible, say, cancel)
+    labelled = _label_cases(folders, parent, include_possible, say, cancel)
     timing["labels"] = round(time.perf_counter() - t0, 1)
     train_ids, held_ids = split_cases(list(labelled), holdout, holdout_cases, seed)
     train_cases, held = [labelled[c] for c in train_ids], [labelled[c] for c in held_ids]
