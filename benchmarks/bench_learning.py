@@ -29,10 +29,12 @@ import numpy as np
 
 from CMBQuantLib.detection.cmb_filter import CMBFilter, load_filter
 from CMBQuantLib.detection.features import feature_matrix
+from CMBQuantLib.detection.nnunet.filter_select import select_filter
 from CMBQuantLib.detection.two_stage import scan_maps, screen, suppress_duplicates
 from CMBQuantLib.phantoms.phantom import Phantom, PhantomConfig, builtin_phantom
 from CMBQuantLib.pipeline.process_case import BatchInput, process_case
 from CMBQuantLib.review.session import ReviewSession
+from CMBQuantLib.training.filter_relearn import train_filter_from_cases
 
 HELD_OUT = list(range(500, 510))
 TRAIN = list(range(600, 610))
@@ -134,8 +136,7 @@ def review_by_truth(folder: Path, cmbs: np.ndarray, rings: np.ndarray) -> dict:
 
 
 def _shipped() -> CMBFilter:
-    from CMBQuantLib.detection.nnunet.filter_select import select_filter
-
+    """The demo model's filter from the store under $CMBQUANT_HOME (imported from the shipped zip on first use)."""
     return select_filter("demo", None)
 
 
@@ -174,11 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     home = args.out / "home"
     os.environ["CMBQUANT_HOME"] = str(home)
-    from CMBQuantLib.detection.nnunet.filter_select import select_filter
-    from CMBQuantLib.training.filter_relearn import train_filter_from_cases
-
     t0 = time.perf_counter()
-    shipped = select_filter("demo", None)
+    shipped = _shipped()
     cfg = family(args.rings)
     print(f"phantom family: builtin head, {cfg.n_cmbs} CMBs, {args.rings} ring artefacts each", flush=True)
     spawn = multiprocessing.get_context("spawn")  # no fork after LightGBM's OpenMP threads started
