@@ -25,6 +25,7 @@ from CMBQuantLib.training.dataset import (
 )
 from CMBQuantLib.training.evaluate import evaluate_folder
 from CMBQuantLib.training.export import export_demo_model
+from CMBQuantLib.training.nnunet_preprocess import preprocess_dataset
 from CMBQuantLib.training.plans import CONFIGURATION, DATASET_NAME, PLANS_NAME, dataset_json, small_plans
 from CMBQuantLib.training.trainer import CMBQuantDemoTrainer
 
@@ -88,28 +89,12 @@ def stage_testdata(work: Path, shared: Path) -> None:
 
 def stage_preprocess(work: Path) -> None:
     """Hand-written plans + nnU-Net's own DefaultPreprocessor (in-process, no worker pool)."""
-    from nnunetv2.preprocessing.preprocessors.default_preprocessor import DefaultPreprocessor
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
-
-    raw = work / "raw" / DATASET_NAME
     pre = work / "preprocessed" / DATASET_NAME
     pre.mkdir(parents=True, exist_ok=True)
-    plans = small_plans(normalization="NoNormalization")
-    (pre / f"{PLANS_NAME}.json").write_text(json.dumps(plans, indent=2))
-    ds = json.loads((raw / "dataset.json").read_text())
-    (pre / "dataset.json").write_text(json.dumps(ds, indent=2))
     (pre / "dataset_fingerprint.json").write_text(json.dumps({"note": "hand-written plans; no fingerprint"}))
-    pm = PlansManager(plans)
-    cm = pm.get_configuration(CONFIGURATION)
-    out = pre / cm.data_identifier
-    out.mkdir(exist_ok=True)
-    pp = DefaultPreprocessor(verbose=False)
-    cases = sorted(p.name[: -len(".nii.gz")] for p in (raw / "labelsTr").glob("*.nii.gz"))
-    cases = [c for c in cases if not (out / f"{c}.pkl").exists()]  # resume / appended cases only
-    for c in cases:
-        pp.run_case_save(str(out / c), [str(raw / "imagesTr" / f"{c}_0000.nii.gz")],
-                         str(raw / "labelsTr" / f"{c}.nii.gz"), pm, cm, ds)
-    print(f"preprocessed {len(cases)} cases into {out}", flush=True)
+    n = preprocess_dataset(work / "raw" / DATASET_NAME, pre, small_plans(normalization="NoNormalization"),
+                           PLANS_NAME, skip_done=True)  # resume / appended cases only
+    print(f"preprocessed {n} cases into {pre}", flush=True)
 
 
 def stage_train(work: Path, iterations: int, budget_s: float | None = None, threads: int = 1,

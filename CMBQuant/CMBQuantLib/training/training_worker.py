@@ -19,6 +19,7 @@ from typing import Any, Callable
 from CMBQuantLib.core.atomic import atomic_write_json
 from CMBQuantLib.pipeline.progress import ProgressWriter
 from CMBQuantLib.training.nnunet_planning import plan_with_nnunet, training_plans
+from CMBQuantLib.training.nnunet_preprocess import preprocess_dataset
 from CMBQuantLib.training.plans import CONFIGURATION
 from CMBQuantLib.training.reviewed_training import TrainJob
 
@@ -27,24 +28,7 @@ EpochFn = Callable[[int, int, float, float], None]  # (epochs done, epochs, seco
 
 def preprocess(work: Path, dataset: str, plans: dict[str, Any]) -> int:
     """nnU-Net's DefaultPreprocessor in-process (no worker pool) on every case, for ``plans``."""
-    from nnunetv2.preprocessing.preprocessors.default_preprocessor import DefaultPreprocessor
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
-
-    raw, pre = work / "raw" / dataset, work / "preprocessed" / dataset
-    pre.mkdir(parents=True, exist_ok=True)
-    (pre / f"{plans['plans_name']}.json").write_text(json.dumps(plans, indent=2))
-    ds = json.loads((raw / "dataset.json").read_text())
-    (pre / "dataset.json").write_text(json.dumps(ds, indent=2))
-    pm = PlansManager(plans)
-    cm = pm.get_configuration(CONFIGURATION)
-    out = pre / cm.data_identifier
-    out.mkdir(exist_ok=True)
-    pp = DefaultPreprocessor(verbose=False)
-    cases = sorted(p.name[: -len(".nii.gz")] for p in (raw / "labelsTr").glob("*.nii.gz"))
-    for c in cases:
-        pp.run_case_save(str(out / c), [str(raw / "imagesTr" / f"{c}_0000.nii.gz")],
-                         str(raw / "labelsTr" / f"{c}.nii.gz"), pm, cm, ds)
-    return len(cases)
+    return preprocess_dataset(work / "raw" / dataset, work / "preprocessed" / dataset, plans, plans["plans_name"])
 
 
 def train(job: TrainJob, plans: dict[str, Any], on_epoch: EpochFn | None = None) -> dict[str, Any]:
