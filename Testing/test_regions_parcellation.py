@@ -164,7 +164,9 @@ def test_path1_accuracy_on_synthseg_phantoms():
 
 @pytest.mark.slow
 @needs_synthseg
-def test_path1_accuracy_all_14_maps():
-    acc, n = _path1_accuracy([f"{i:02d}" for i in range(1, 15)], 25)
-    print(f"path 1 accuracy on {n} CMBs (14 maps): {acc}")
+def test_path1_accuracy_on_seven_more_maps():
+    # every other map of the 14 (01 and 13 are in the test above); all 14 cost ~2 min of CI for the same rule
+    acc, n = _path1_accuracy([f"{i:02d}" for i in range(2, 15, 2)], 25)
+    print(f"path 1 accuracy on {n} CMBs (7 maps): {acc}")
+    assert n == 175
     assert acc["1mm"] >= 0.95 and acc["swi"] >= 0.95

@@ -110,7 +110,7 @@ def cmbquant_ui() -> str:
         ("", widget("QCheckBox", "showFilteredCheckBox", text="Show filter-rejected (H)",
                     toolTip="List the candidates the CMB filter rejected (p_cmb below its threshold). They stay in "
                             "the case folder; any decision restores one as yours.")),
-        ("Field of view (mm):", widget("QDoubleSpinBox", "fovSpinBox", minimum="10", maximum="300", value="60", singleStep="10")),
+        ("Field of view (mm):", widget("QDoubleSpinBox", "fovSpinBox", minimum="10", maximum="300", value="80", singleStep="10")),
     ])
     regions = form_section("MARS regions", "regionsSection", [
         ("Parcellation (optional):", node("parcellationSelector", "vtkMRMLLabelMapVolumeNode")),

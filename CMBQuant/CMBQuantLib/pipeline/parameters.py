@@ -28,7 +28,7 @@ class CMBQuantParameters:
     filter: str = "auto"
     filter_threshold: float = 0.0  # 0: the filter's own threshold
     reviewer: str = ""
-    fov_mm: float = 60.0
+    fov_mm: float = 80.0  # review.navigation.DEFAULT_FOV_MM: the anatomy around the CMB
     show_filtered: bool = False
     hide_rejected: bool = False
     output_folder: str = ""
