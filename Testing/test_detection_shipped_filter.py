@@ -14,18 +14,6 @@ from CMBQuantLib.phantoms.phantom import PhantomConfig, builtin_phantom
 pytestmark = pytest.mark.skipif(not model_store.DEMO_MODEL_ZIP.is_file(), reason="demo model zip not shipped")
 
 
-@pytest.fixture(scope="module")
-def shipped_filter(tmp_path_factory):
-    from CMBQuantLib.detection.nnunet.filter_select import select_filter
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CMBQUANT_HOME", str(tmp_path_factory.mktemp("home")))
-    try:
-        return select_filter("demo", None)
-    finally:
-        mp.undo()
-
-
 def _tube(image, geometry, start_ras, direction, length_mm, radius_mm=0.8, depth=0.75):
     """Darken a straight vessel: every voxel within ``radius_mm`` of the segment (a dot on each slice it crosses)."""
     kk, jj, ii = np.meshgrid(*[np.arange(n) for n in image.shape], indexing="ij")

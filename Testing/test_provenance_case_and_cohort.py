@@ -10,7 +10,6 @@ import pytest
 from review_helpers import SMALL_GEOMETRY, small_swi
 
 from CMBQuantLib.core.case_folder import CASE_JSON, read_case_json
-from CMBQuantLib.detection.nnunet import model_store
 from CMBQuantLib.detection.nnunet.model_versions import record_version
 from CMBQuantLib.export.cohort import COHORT_COLUMNS, write_cohort
 from CMBQuantLib.pipeline.process_case import BatchInput, process_case
@@ -25,21 +24,6 @@ class _Segmenter:
 
     def segment(self, image, geometry):
         return (image < 0.3).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def shipped_filter(tmp_path_factory):
-    pytest.importorskip("lightgbm")
-    if not model_store.DEMO_MODEL_ZIP.is_file():
-        pytest.skip("demo model zip not shipped")
-    from CMBQuantLib.detection.nnunet.filter_select import select_filter
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CMBQUANT_HOME", str(tmp_path_factory.mktemp("home")))
-    try:
-        return select_filter("demo", None)
-    finally:
-        mp.undo()
 
 
 def _input(tmp_path, name="c1"):

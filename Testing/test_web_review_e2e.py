@@ -18,8 +18,10 @@ from web_case import make_worklist
 from web_harness import (
     CHROMIUM,
     browser_page,
+    current_cmb,
     frame_number,
     open_page,
+    press_key,
     review_server,
     wait_frame_after,
 )
@@ -40,14 +42,6 @@ VIEW = 512
 FOV = 80.0  # navigation.DEFAULT_FOV_MM, the server's default
 
 
-def _press(page, key: str) -> int:
-    n = frame_number(page)
-    page.keyboard.press(key)
-    return wait_frame_after(page, n)
-
-
-def _current(page) -> int:
-    return int(page.get_attribute("#cmb-view", "data-cmb"))
 
 
 def _csv(folder: Path) -> dict[int, dict[str, str]]:
@@ -115,20 +109,20 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
         assert "case01" in page.inner_text("header")  # the worklist select shows the open case
         assert page.locator("#cmb-table tbody tr").count() == len(start)
 
-        a = _current(page)
-        _press(page, "a")  # accept -> definite, auto-advance
-        b = _current(page)
+        a = current_cmb(page)
+        press_key(page, "a")  # accept -> definite, auto-advance
+        b = current_cmb(page)
         assert b != a
-        _press(page, "n")  # skip b
-        c = _current(page)
+        press_key(page, "n")  # skip b
+        c = current_cmb(page)
         assert c not in (a, b)
-        _press(page, "x")  # reject: waits for the reason key
+        press_key(page, "x")  # reject: waits for the reason key
         assert "reason" in page.inner_text("#message")
-        _press(page, "1")  # 1 = vessel
-        assert _current(page) != c
-        _press(page, "Control+z")  # undo the rejection: back on c
-        assert _current(page) == c
-        _press(page, "s")  # possible
+        press_key(page, "1")  # 1 = vessel
+        assert current_cmb(page) != c
+        press_key(page, "Control+z")  # undo the rejection: back on c
+        assert current_cmb(page) == c
+        press_key(page, "s")  # possible
         assert page.get_attribute(f"#cmb-row-{a}", "data-status") == "definite"
         assert page.get_attribute(f"#cmb-row-{c}", "data-status") == "possible"
         assert "2/" in page.inner_text("#progress")
@@ -138,7 +132,7 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
             n = frame_number(page)
             page.click(f"#cmb-row-{cmb_id}")
             wait_frame_after(page, n)
-            assert _current(page) == cmb_id
+            assert current_cmb(page) == cmb_id
             img = _screenshot(page, tmp_path / f"view_cmb{cmb_id}_{status}.png")
             ras = np.array([float(start[cmb_id][k]) for k in "ras"])
             ex, ey = _expected_pixel(ras, ras)
@@ -158,7 +152,7 @@ def test_keyboard_review_in_browser(worklist: Path, tmp_path: Path) -> None:
         n = frame_number(page)
         page.click("#cmb-view", position={"x": click[0], "y": click[1]})
         wait_frame_after(page, n)
-        new_id = _current(page)
+        new_id = current_cmb(page)
         assert new_id not in start, page.inner_text("#message")
         assert page.get_attribute(f"#cmb-row-{new_id}", "data-status") == "definite"
 
@@ -222,19 +216,19 @@ def test_reviewer_asked_in_page_and_worklist_switch(worklist: Path, tmp_path: Pa
         wait_frame_after(page, n)
         assert page.locator("#cmb-table tbody tr").count() > 0
         page.locator("#message").click()
-        first = _current(page)
+        first = current_cmb(page)
         # the optional coronal view is centred on the CMB too
         page.locator("#cmb-view-Green").screenshot(path=str(tmp_path / "coronal.png"))
         coronal = np.array(Image.open(tmp_path / "coronal.png").convert("RGB"))
         hits = _colour_pixels(coronal, STATUS_COLOURS["pending"])
         assert len(hits) >= 5 and np.hypot(*(hits.mean(0) - 127.5)) < 15, len(hits)
-        _press(page, "s")
-        after = _current(page)
+        press_key(page, "s")
+        after = current_cmb(page)
         n = frame_number(page)
         page.locator("#cmb-view").hover()
         page.mouse.wheel(0, 120)  # the wheel moves the slice: a new frame, same CMB, nothing decided
         wait_frame_after(page, n)
-        assert _current(page) == after
+        assert current_cmb(page) == after
     log = [json.loads(x) for x in (worklist / "case02" / "review.jsonl").read_text().splitlines()]
     assert [(e["reviewer"], e["cmb_id"], e["new_status"]) for e in log] == [("second-reader", first, "possible")]
 

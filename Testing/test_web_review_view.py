@@ -21,7 +21,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 from web_case import make_worklist
-from web_harness import CHROMIUM, ROOT, browser_page, frame_number, open_page, review_server, wait_frame_after
+from web_harness import (
+    CHROMIUM, ROOT, browser_page, frame_number, open_page, press_key, review_server, wait_frame_after,
+)
 
 from CMBQuantLib.core.case_folder import PHASE_FILE
 from CMBQuantLib.core.scene import add_slice_nodes, headless_context
@@ -57,11 +59,6 @@ def _records(case: Path) -> dict[int, np.ndarray]:
     with open(case / "cmbs.csv", newline="") as fh:
         return {int(r["cmb_id"]): np.array([float(r[k]) for k in "ras"]) for r in csv.DictReader(fh)}
 
-
-def _press(page, key: str) -> None:
-    n = frame_number(page)
-    page.keyboard.press(key)
-    wait_frame_after(page, n)
 
 
 def _shot(page, path: Path, selector: str = "#cmb-view") -> np.ndarray:
@@ -132,15 +129,15 @@ def test_outline_minip_zoom_and_phase_views_in_the_browser(worklist: Path, tmp_p
         centre = np.median(grey[dist <= 2.5])
         ring = np.percentile(grey[(dist > 8) & (dist < 30)], 95)
         assert centre + 60 < ring, (centre, ring)
-        _press(page, "Shift+O")
+        press_key(page, "Shift+O")
         filled = np.median(_shot(page, tmp_path / "fill.png").mean(-1)[dist <= 2.5])
         assert filled > centre + 40, (centre, filled)
-        _press(page, "Shift+O")  # back to the outline
+        press_key(page, "Shift+O")  # back to the outline
 
         # the vein: a dot on the plain slice, a line (longer extent) in the 8 mm minIP
         vx, vy = _pixel(records[beside], np.array(vessel["centre"]))
         dot = _dark_extent_mm(plain, vx, vy)
-        _press(page, "m")
+        press_key(page, "m")
         minip = _shot(page, tmp_path / "minip.png")
         line = _dark_extent_mm(minip, vx, vy)
         assert dot < 5.0 and line > 7.0 and line > 1.8 * dot, (dot, line)
@@ -150,12 +147,12 @@ def test_outline_minip_zoom_and_phase_views_in_the_browser(worklist: Path, tmp_p
         page.wait_for_function("() => document.querySelector('#cmb-view').complete")
         thick = _dark_extent_mm(_shot(page, tmp_path / "minip16.png"), vx, vy)
         assert thick > line + 3.0, (line, thick)
-        _press(page, "m")
+        press_key(page, "m")
 
         # zoom out by key and by ctrl+wheel: more of the head in view
         near_extent = _head_extent_mm(_shot(page, tmp_path / "fov80.png"), DEFAULT_FOV_MM)
         for _ in range(3):
-            _press(page, "-")
+            press_key(page, "-")
         assert page.inner_text("#fov") == "156 mm"
         page.locator("#cmb-view").hover()
         page.keyboard.down("Control")
@@ -207,7 +204,7 @@ def test_the_same_keys_in_the_controller_and_the_browser_write_the_same_decision
     with review_server(by_web, "same-reader", tmp_path / "server.log") as url, browser_page() as page:
         open_page(page, url)
         for key, _ in KEY_SEQUENCE:
-            _press(page, key)
+            press_key(page, key)
     expected = _decisions(by_ctl)
     assert [d[0] for d in expected] == ["decide", "decide", "decide", "undo", "decide", "decide"]
     assert [d[3] for d in expected][1] == "iron"

@@ -9,20 +9,14 @@ from pathlib import Path
 
 import pytest
 from web_case import make_worklist
-from web_harness import CHROMIUM, CHROMIUM_ARGS, frame_number, open_page, review_server, wait_frame_after
+from web_harness import (
+    CHROMIUM, CHROMIUM_ARGS, current_cmb, open_page, press_key, review_server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} (Debian chromium) is not installed")]
 
 
-def _press(page, key: str) -> int:
-    n = frame_number(page)
-    page.keyboard.press(key)
-    return wait_frame_after(page, n)
-
-
-def _current(page) -> int:
-    return int(page.get_attribute("#cmb-view", "data-cmb"))
 
 
 def _log(case: Path) -> list[tuple[str, int, str]]:
@@ -47,32 +41,32 @@ def test_two_browser_sessions_are_two_readers_on_one_case(tmp_path):
             open_page(bo, url + "?reviewer=bo")
             assert "/s/" in ana.url and "/s/" in bo.url and ana.url != bo.url  # one session server each
             assert ana.input_value("#reviewer") == "ana" and bo.input_value("#reviewer") == "bo"
-            first = _current(ana)
-            assert _current(bo) == first  # both start at the first undecided CMB
+            first = current_cmb(ana)
+            assert current_cmb(bo) == first  # both start at the first undecided CMB
 
-            _press(ana, "a")  # ana accepts the first CMB and moves on
-            second = _current(ana)
+            press_key(ana, "a")  # ana accepts the first CMB and moves on
+            second = current_cmb(ana)
             assert second != first and _log(case) == [("ana", first, "definite")]
 
-            _press(bo, "a")  # bo, on the same CMB, acts on a case ana changed: told, nothing written over it
+            press_key(bo, "a")  # bo, on the same CMB, acts on a case ana changed: told, nothing written over it
             assert "changed on disk" in bo.inner_text("#message")
             assert _log(case) == [("ana", first, "definite")]
             assert bo.get_attribute(f"#cmb-row-{first}", "data-status") == "definite"  # bo now sees ana's decision
-            assert _current(bo) == first
+            assert current_cmb(bo) == first
 
-            _press(bo, "n")  # bo goes his own way: past ana's current CMB to the next one
-            if _current(bo) == second:
-                _press(bo, "n")
-            third = _current(bo)
+            press_key(bo, "n")  # bo goes his own way: past ana's current CMB to the next one
+            if current_cmb(bo) == second:
+                press_key(bo, "n")
+            third = current_cmb(bo)
             assert third not in (first, second)
-            _press(bo, "s")  # bo: possible
+            press_key(bo, "s")  # bo: possible
             assert _log(case) == [("ana", first, "definite"), ("bo", third, "possible")]
-            assert _current(ana) == second and _current(bo) != second  # each page kept its own position
+            assert current_cmb(ana) == second and current_cmb(bo) != second  # each page kept its own position
 
-            _press(ana, "a")  # ana's turn to be told of bo's write; her next key decides
+            press_key(ana, "a")  # ana's turn to be told of bo's write; her next key decides
             assert "changed on disk" in ana.inner_text("#message")
-            assert _current(ana) == second
-            _press(ana, "a")
+            assert current_cmb(ana) == second
+            press_key(ana, "a")
             assert ana.get_attribute(f"#cmb-row-{third}", "data-status") == "possible"
         finally:
             browser.close()

@@ -94,6 +94,18 @@ def wait_frame_after(page, number: int, timeout_ms: float = 20000) -> int:
     return frame_number(page)
 
 
+def press_key(page, key: str) -> int:
+    """Press ``key`` and wait for the frame it causes; returns that frame's number."""
+    n = frame_number(page)
+    page.keyboard.press(key)
+    return wait_frame_after(page, n)
+
+
+def current_cmb(page) -> int:
+    """The id of the CMB the main view shows."""
+    return int(page.get_attribute("#cmb-view", "data-cmb"))
+
+
 def open_page(page, url: str) -> int:
     page.goto(url)
     page.wait_for_selector("#cmb-view", timeout=60000)
