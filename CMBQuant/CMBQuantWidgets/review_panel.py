@@ -4,7 +4,8 @@ Keys, the reason step after X, next/previous/undo and the filter toggle are the 
 browser review; this panel only forwards key sequences and button clicks and redraws from what the controller tells
 it. Buttons may pass the reason picked in the combo box (a mouse user's shortcut for X + digit). The view (outline
 overlay, zoom, window/level, minIP slab, the crosshair on the CMB) is the controller's ``ViewState``, drawn on
-Slicer's slice nodes by ``slice_view_setup.apply_view_state``: the very call the browser's views get.
+Slicer's slice nodes by ``slice_view_setup.apply_view_state``: the very call the browser's views get. A case with
+phase gets the phase row of ``review.phase_layout`` under the magnitude views (the same view state, no minIP).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from CMBQuantLib.review.filtered import ORDERS
 from CMBQuantLib.review.key_dispatch import Command
 from CMBQuantLib.review.keymap import CANCEL_KEY, DEFAULT_KEYMAP, REJECT_REASON_KEYS, legend
 from CMBQuantLib.review.navigation import slice_nodes
+from CMBQuantLib.review.phase_layout import PhaseViews
 from CMBQuantLib.review.slice_view_setup import apply_view_state
 from CMBQuantWidgets.protocols import Parameters, ReviewLogic
 
@@ -30,6 +32,7 @@ class ReviewPanel:
     def __init__(self, ui: Any, logic: ReviewLogic, parameters: Parameters):
         self.ui, self.logic, self.parameters = ui, logic, parameters
         self.controller: Any = None
+        self.phase: PhaseViews | None = None  # the open case's phase views (review/phase_layout.py)
         self.shortcuts: list[Any] = []
         u = ui
         u.definiteButton.clicked.connect(lambda: self.run(Command("decide", status="definite")))
@@ -69,6 +72,8 @@ class ReviewPanel:
     def cleanup(self) -> None:
         for sc in self.shortcuts:
             sc.setParent(None)
+        if self.phase is not None:
+            self.phase.hide()  # the reader's own layout back
 
     def press(self, key: str) -> None:
         if self.controller is not None:
@@ -92,6 +97,9 @@ class ReviewPanel:
         self.parameters.save()
         with slicer.util.tryWithErrorDisplay("Could not open the case", waitCursor=True):
             ctl = self.logic.open_controller(folder, reviewer)
+            if self.phase is not None:
+                self.phase.hide()
+            self.phase = PhaseViews(ctl.ctx, ctl.view.views)
             ctl.on_case_changed(self._case_changed)
             ctl.on_current_changed(self._current_changed)
             ctl.on_records_changed(self.refresh)
@@ -104,9 +112,13 @@ class ReviewPanel:
 
     def _case_changed(self, case: Any) -> None:
         if case is None:
+            self.phase.drop_volume()  # the layout stays until the next case says whether it has phase
             return
         self.ui.segmentationSelector.setCurrentNode(case.seg_node)
-        self.logic.show_case(case)
+        self.logic.show_case(case)  # every view's background, so before the phase views get theirs
+        self.phase.show_case(case)
+        if self.phase.message:
+            slicer.util.warningDisplay(self.phase.message)
         for warning in self.session.warnings:
             slicer.util.warningDisplay(warning)
 
@@ -127,6 +139,7 @@ class ReviewPanel:
         case = self.session.case
         apply_view_state(slice_nodes(self.controller.ctx), self.controller.view, ras, case.volume_node,
                          case.seg_node)
+        self.phase.apply(self.controller.view, ras)  # linked to the magnitude views, never a minIP
 
     def onShowFiltered(self, checked: bool) -> None:
         """List (or hide) the CMB filter's rejections; hiding the one on screen moves on to an undecided CMB."""
