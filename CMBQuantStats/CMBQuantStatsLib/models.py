@@ -60,7 +60,7 @@ def _fit(kind: str, formula: str, data: pd.DataFrame, robust: bool, inflation: s
         return mod.fit(cov_type="HC3") if robust else mod.fit()
     kw = {"cov_type": "HC0"} if robust else {}
     if kind == "negbin":
-        return smf.negativebinomial(formula, data=data).fit(disp=0, maxiter=200, **kw)
+        return _negbin(smf, formula, data, kw)
     if kind == "logit":
         return smf.logit(formula, data=data).fit(disp=0, maxiter=200, **kw)
     if kind == "ordinal":  # proportional odds (cumulative logit); thresholds replace the intercept
@@ -75,6 +75,20 @@ def _fit(kind: str, formula: str, data: pd.DataFrame, robust: bool, inflation: s
 
 def _ancillary(term: str) -> bool:
     return term in ("Intercept", "alpha") or term.startswith("inflate_")
+
+
+def _negbin(smf, formula: str, data: pd.DataFrame, kw: dict):
+    """NB2 as ``smf.negativebinomial``. When the counts show no overdispersion the dispersion's MLE sits at its
+    boundary (alpha -> 0), its Hessian is singular and statsmodels (0.15) gives NaN standard errors for every
+    term; the coefficients' errors are then those of the NB GLM at that alpha (the Poisson limit)."""
+    import statsmodels.api as sm
+
+    res = smf.negativebinomial(formula, data=data).fit(disp=0, maxiter=200, **kw)
+    terms = [t for t in res.params.index if t != "alpha"]
+    if not np.isnan(np.asarray(res.bse[terms], dtype=float)).any():
+        return res
+    alpha = max(float(res.params.get("alpha", 0.0)), 1e-8)
+    return smf.glm(formula, data=data, family=sm.families.NegativeBinomial(alpha=alpha)).fit(**kw)
 
 
 def tidy(res, spec: ModelSpec, alpha: float = 0.05) -> pd.DataFrame:
@@ -116,7 +130,8 @@ def tidy(res, spec: ModelSpec, alpha: float = 0.05) -> pd.DataFrame:
     # (~2 s at n = 10,000); count models report AIC/BIC only, which is what NB vs ZINB is compared on anyway.
     rows["pseudo_r2"] = float(res.prsquared) if spec.kind in ("logit", "ordinal") else np.nan
     rows["aic"], rows["bic"], rows["llf"] = float(res.aic), float(res.bic), float(res.llf)
-    conv = True if is_ols else bool(res.mle_retvals.get("converged", True))
+    retvals = getattr(res, "mle_retvals", None) or {}  # a GLM result (the NB Poisson limit) has none
+    conv = True if is_ols else bool(retvals.get("converged", getattr(res, "converged", True)))
     rows["converged"] = conv
     rows["cov_type"] = res.cov_type
     rows["formula"] = spec.formula
@@ -139,7 +154,7 @@ def fit_model(data: pd.DataFrame, spec: ModelSpec, robust: bool = False, alpha: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = _fit(spec.kind, spec.formula, d, robust, spec.inflation, nb_fits.get(key))
-        if spec.kind == "negbin":
+        if spec.kind == "negbin" and "alpha" in res.params.index:  # a ZINB start needs alpha too
             nb_fits[key] = res.params.to_numpy()
         return tidy(res, spec, alpha)  # inside: bse / conf_int are computed lazily and may warn
 
