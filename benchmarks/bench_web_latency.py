@@ -89,7 +89,7 @@ class Run:
 def measure(cases: Path, log: Path, views: str, setup_keys: tuple[str, ...], presses: int,
             image_format: str) -> Run:
     """Milliseconds from pressing N to all views of the new frame decoded, ``presses`` times."""
-    from web_harness import browser_page, open_page, review_server
+    from web_harness import browser_page, frame_number, open_page, review_server
 
     n_views = len(views.split(","))
     times = []
@@ -119,10 +119,6 @@ def measure(cases: Path, log: Path, views: str, setup_keys: tuple[str, ...], pre
     return Run(times, cpu, load)
 
 
-def frame_number(page: Any) -> int:
-    return int(page.get_attribute("#cmb-view", "data-frame") or 0)
-
-
 def main(argv: list[str] | None = None) -> int:
     from web_case import make_worklist
 
@@ -147,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         times = run.times_ms
         print(f"  {label:18s} median {statistics.median(times):5.0f}  min {min(times):4.0f}  max {max(times):4.0f}"
               f"  (load average {run.load:.1f} at start): " + " ".join(f"{t:.0f}" for t in times))
-        print(f"  {'':18s} CPU ms per press: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(run.cpu_ms_per_press.items()))
-              + f" (total {sum(run.cpu_ms_per_press.values()):.0f})")
+        cpu = ", ".join(f"{k} {v:.0f}" for k, v in sorted(run.cpu_ms_per_press.items()))
+        print(f"  {'':18s} CPU ms per press: {cpu} (total {sum(run.cpu_ms_per_press.values()):.0f})")
     print(f"load average now {os.getloadavg()[0]:.1f}")
     med = statistics.median(results[SETUPS[-1][0]].times_ms)
     verdict = "met" if med <= TARGET_MS else "NOT met"

@@ -23,7 +23,7 @@ from CMBQuantLib.core.scene import SceneContext
 from CMBQuantLib.review.navigation import set_fov
 from CMBQuantLib.review.slice_view_setup import apply_view_state, set_window_level
 from CMBQuantLib.review.view_state import DEFAULT_VIEWS, ViewState, robust_window
-from CMBQuantLib.volumes.images import array_of, load_volume
+from CMBQuantLib.volumes.images import array_of, load_volume, remove_volume
 
 PHASE_LAYOUT_ID = 1401  # our own view arrangement id: clear of Slicer's built-in ones (< 100) and the 500s
 PHASE_PREFIX = "phase-"  # "phase-Red" is the phase view beside the axial view, as in the browser review
@@ -115,6 +115,14 @@ def composite_node(scene: Any, slice_node_: Any) -> Any:
     return node
 
 
+def load_phase_volume(ctx: SceneContext, path: str | Path, name: str) -> Any:
+    """The phase image as a volume node with its own automatic window (signed values: no air to leave out); the
+    Slicer phase row and the browser's phase views both load it so."""
+    node = load_volume(ctx, path, name=name)
+    set_window_level(node, *robust_window(array_of(node), head_only=False))
+    return node
+
+
 def _shorter_side_fov(node: Any) -> float:
     w, h, _ = node.GetDimensions()
     fx, fy, _ = node.GetFieldOfView()
@@ -176,12 +184,11 @@ class PhaseViews:
         self.drop_volume()
         self.message = ""
         try:
-            node = load_volume(self.ctx, path, name=name)
+            node = load_phase_volume(self.ctx, path, name)
         except (ValueError, OSError) as exc:  # the magnitude review goes on; the reader is told why
             self.message = f"Phase not shown: {exc}"
             self.hide()
             return False
-        set_window_level(node, *robust_window(array_of(node), head_only=False))  # signed: no air to leave out
         self._ensure_layout()
         for _, phase in self._pairs:
             composite_node(self.ctx.scene, phase).SetBackgroundVolumeID(node.GetID())
@@ -233,11 +240,7 @@ class PhaseViews:
             return
         for _, phase in self._pairs:
             composite_node(self.ctx.scene, phase).SetBackgroundVolumeID(None)
-        extra = [node.GetDisplayNode(), node.GetStorageNode()]
-        self.ctx.scene.RemoveNode(node)
-        for other in extra:
-            if other is not None and self.ctx.scene.IsNodePresent(other):
-                self.ctx.scene.RemoveNode(other)
+        remove_volume(self.ctx.scene, node)
 
     def hide(self) -> None:
         """The phase row gone: volume, phase slice and composite nodes removed, the previous layout back."""

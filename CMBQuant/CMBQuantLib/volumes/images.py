@@ -141,6 +141,15 @@ def load_volume(ctx: SceneContext, path: str | Path, name: str | None = None) ->
     return node
 
 
+def remove_volume(scene: Any, node: Any) -> None:
+    """Take ``node`` out of ``scene`` with its display and storage nodes (a removed volume leaves none behind)."""
+    extra = [node.GetDisplayNode(), node.GetStorageNode()]
+    scene.RemoveNode(node)
+    for other in extra:
+        if other is not None and scene.IsNodePresent(other):
+            scene.RemoveNode(other)
+
+
 def _case_name(path: Path) -> str:
     name = path.name
     for ext in (".nii.gz", ".seg.nrrd", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"):

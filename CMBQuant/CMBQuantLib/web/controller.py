@@ -17,10 +17,10 @@ from CMBQuantLib.core.records import CMBRecord
 from CMBQuantLib.core.scene import SceneContext
 from CMBQuantLib.review.controller import Outcome, ReviewController
 from CMBQuantLib.review.navigation import DEFAULT_FOV_MM
-from CMBQuantLib.review.slice_view_setup import set_window_level
-from CMBQuantLib.review.view_state import DEFAULT_VIEWS, ViewState, robust_window
+from CMBQuantLib.review.phase_layout import PHASE_PREFIX, load_phase_volume
+from CMBQuantLib.review.view_state import DEFAULT_VIEWS, ViewState
 from CMBQuantLib.volumes.case_open import OpenCase
-from CMBQuantLib.volumes.images import array_of, load_volume
+from CMBQuantLib.volumes.images import remove_volume
 from CMBQuantLib.web.keys import sequence
 from CMBQuantLib.web.viewport import SliceViewport
 
@@ -52,8 +52,6 @@ class Frame:
     side: dict[str, str] = field(default_factory=dict)  # data URLs of the other magnitude views, by view name
     phase: dict[str, str] = field(default_factory=dict)  # data URLs of the phase views, by magnitude view name
 
-
-PHASE_PREFIX = "phase-"  # page/view name of a phase view: "phase-Red" is the phase beside the axial view
 
 
 class WebReviewController(ReviewController):
@@ -93,12 +91,11 @@ class WebReviewController(ReviewController):
 
     def _show_phase(self, path: Path, case_id: str) -> None:
         try:
-            node = load_volume(self.ctx, path, name=f"{case_id} phase")
+            node = load_phase_volume(self.ctx, path, f"{case_id} phase")
         except (ValueError, OSError) as exc:  # the magnitude review goes on; the reader is told why
             self.message = f"Phase not shown: {exc}"
             return
         self.phase_node = node
-        set_window_level(node, *robust_window(array_of(node), head_only=False))
         for name in self.view.views:
             if name not in self.phase_views:
                 self.phase_views[name] = SliceViewport(self.ctx.scene, self.ctx.app_logic, PHASE_PREFIX + name,
@@ -111,11 +108,7 @@ class WebReviewController(ReviewController):
             return
         for view in self.phase_views.values():
             view.show(None)
-        extra = [node.GetDisplayNode(), node.GetStorageNode()]
-        self.ctx.scene.RemoveNode(node)
-        for other in extra:
-            if other is not None and self.ctx.scene.IsNodePresent(other):
-                self.ctx.scene.RemoveNode(other)
+        remove_volume(self.ctx.scene, node)
 
     def _centre(self, rec: CMBRecord | None) -> None:
         if rec is not None:

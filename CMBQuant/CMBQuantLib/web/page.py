@@ -132,11 +132,9 @@ class ReviewPage:
         """Push the snapshot and a fresh frame; ``frame``/``frame_cmb`` tell the page (and tests) what arrived."""
         snap = self.controller.snapshot()
         frame = self.controller.render()
-        # each view carries its frame number too: the benchmark waits until every view of the new frame is decoded
-        side = [{"name": n, "label": VIEW_LABELS.get(n, n), "src": src, "frame": frame.number}
-                for n, src in frame.side.items()]
-        phase = [{"name": PHASE_PREFIX + n, "label": "phase " + VIEW_LABELS.get(n, n), "src": src,
-                  "frame": frame.number} for n, src in frame.phase.items()]
+        side = [{"name": n, "label": VIEW_LABELS.get(n, n), "src": src} for n, src in frame.side.items()]
+        phase = [{"name": PHASE_PREFIX + n, "label": "phase " + VIEW_LABELS.get(n, n), "src": src}
+                 for n, src in frame.phase.items()]
         view = snap["view"]
         self.state.update({**snap, "view_src": frame.data_url, "frame": frame.number, "frame_cmb": frame.cmb_id,
                            "side_views": side, "phase_views": phase, "add_mode": snap["add_armed"],
@@ -240,14 +238,14 @@ class ReviewPage:
                             with html.Div(classes="d-flex flex-column", style="gap: 2px", v_if="side_views.length"):
                                 html.Img(v_for="v in side_views", key="v.name",
                                          **_view_img("v.src", "v.name", side, ':id="\'cmb-view-\' + v.name"',
-                                                     "v.label", (':data-frame="v.frame"',)))
+                                                     "v.label", (':data-frame="frame"',)))
                         html.Div("Phase (axial, coronal, sagittal), linked to the views above",
                                  classes="text-caption mt-1", v_if="phase_views.length")
                         with html.Div(classes="d-flex", style="gap: 2px", v_if="phase_views.length",
                                       id="phase-row"):
                             html.Img(v_for="v in phase_views", key="v.name",
                                      **_view_img("v.src", "v.name", phase, ':id="\'cmb-view-\' + v.name"',
-                                                 "v.label", (':data-frame="v.frame"',)))
+                                                 "v.label", (':data-frame="frame"',)))
                         with html.Div(classes="d-flex align-center mt-2", style="gap: 8px"):
                             v3.VBtn("Add missed CMB: click it", id="add-mode", size="small",
                                     color=("add_mode ? 'primary' : undefined",),
