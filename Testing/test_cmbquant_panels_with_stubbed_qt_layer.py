@@ -15,7 +15,6 @@ from slicer import vtkMRMLScene
 
 from CMBQuantLib.review.controller import ReviewController
 from CMBQuantLib.review.display import table_rows
-
 from CMBQuantLib.core.counts import case_counts
 from CMBQuantLib.core.records import CMBRecord
 from CMBQuantLib.pipeline.machine_settings import MachineSettings
@@ -24,6 +23,7 @@ from CMBQuantLib.pipeline.run_options import RunOptions
 from CMBQuantLib.regions.case_regions import counts_text
 from CMBQuantLib.review.decision_log import REASONS
 from CMBQuantLib.review.keymap import REJECT_REASON_KEYS
+from CMBQuantLib.review.slice_view_setup import normal_spacing, slab_sampling
 
 
 class Signal:
@@ -338,7 +338,9 @@ def test_review_keys_and_buttons_drive_the_one_review_controller(panels, tmp_pat
     assert red.GetFieldOfView()[1] == pytest.approx(60.0) and not red.GetSlabReconstructionEnabled()
     for key in ("M", "-", "W"):
         by_key[key].activated.emit()
-    assert red.GetSlabReconstructionEnabled() and red.GetSlabReconstructionThickness() == 8.0
+    spacing = normal_spacing(red, ctl.session.case.volume_node)
+    assert red.GetSlabReconstructionEnabled() and red.GetSlabReconstructionThickness() == pytest.approx(
+        slab_sampling(8.0, spacing)[0])
     assert red.GetFieldOfView()[1] == pytest.approx(75.0) and ui.fovSpinBox.value == pytest.approx(75.0)
     volume_display = ctl.session.case.volume_node.GetDisplayNode()
     assert volume_display.GetWindow() == pytest.approx(ctl.view.window_level()[0]) == pytest.approx(

@@ -10,7 +10,7 @@ from review_helpers import fresh_case
 from CMBQuantLib.core.scene import add_slice_nodes, headless_context
 from CMBQuantLib.review.controller import ReviewController
 from CMBQuantLib.review.navigation import slice_nodes
-from CMBQuantLib.review.slice_view_setup import SLAB_MIN, apply_view_state, crosshair_node
+from CMBQuantLib.review.slice_view_setup import SLAB_MIN, apply_view_state, crosshair_node, slab_sampling
 from CMBQuantLib.review.view_state import (
     DEFAULT_FOV_MM,
     DEFAULT_VIEWS,
@@ -92,7 +92,10 @@ def test_apply_view_state_sets_slab_window_overlay_and_marker_on_mrml():
     view = ViewState(minip=True, slab_mm=12.0, overlay="outline").with_auto(300.0, 150.0)
     apply_view_state(nodes, view, (10.0, -20.0, 30.0), volume, seg)
     for n in nodes:
-        assert n.GetSlabReconstructionEnabled() and n.GetSlabReconstructionThickness() == 12.0
+        # the volume's default 1 mm grid: 13 samples 12/13 mm apart, Slicer's count int(13.0001 / 1) = 13
+        assert n.GetSlabReconstructionEnabled() and n.GetSlabReconstructionThickness() == pytest.approx(13.0001)
+        assert n.GetSlabReconstructionOversamplingFactor() == pytest.approx(13 / 12)
+        assert slab_sampling(12.0, 1.0)[2] == 13
         assert n.GetSlabReconstructionType() == SLAB_MIN
         assert n.GetFieldOfView()[1] == pytest.approx(DEFAULT_FOV_MM)  # the shorter side
         assert np.allclose([n.GetSliceToRAS().GetElement(r, 3) for r in range(3)], [10.0, -20.0, 30.0])
