@@ -49,12 +49,15 @@ def test_intracranial_volume_closes_sulci_and_adds_a_csf_shell():
 def test_qc_refuses_each_failure_with_its_reason_and_passes_a_good_registration():
     good = dict(brain_dice=0.96, similarity=1.05, brain_in_fov=0.9, affine_dice=0.92, warp_p95_mm=5.0, cut_cm2=0.0)
     assert decide(RegistrationQC("syn", **good)).passed
-    bad = {"cut_cm2": (106.0, "cut by the field of view"), "brain_in_fov": (0.5, "inside the field of view"),
+    bad = {"brain_volume_ml": (2957.0, "2957 ml, more than any intracranial volume"),
+           "cut_cm2": (106.0, "cut by the field of view"), "brain_in_fov": (0.5, "inside the field of view"),
            "affine_dice": (0.6, "after the affine"), "brain_dice": (0.7, "warped template"),
            "similarity": (1.005, "mutual information"), "warp_p95_mm": (25.0, "deformation is implausible")}
     for key, (value, words) in bad.items():
         qc = decide(RegistrationQC("syn", **{**good, key: value}))
         assert not qc.passed and words in qc.reason, (key, qc.reason)
+    leaked = decide(RegistrationQC("syn", **{**good, "brain_volume_ml": 2957.0, "cut_cm2": 117.0}))
+    assert "leaked into the scalp, face or neck" in leaked.reason  # the cause, not "cropped field of view?"
     early = decide(RegistrationQC("syn", cut_cm2=0.0))  # nothing measured yet: nothing refused
     assert early.passed
     assert decide(RegistrationQC("syn", **good), QCThresholds(min_brain_dice=0.97)).reason.startswith("brain Dice")

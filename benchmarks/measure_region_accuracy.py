@@ -48,7 +48,7 @@ REGIONS = ("lobar", "deep", "infratentorial")
 COLUMNS = REGIONS + ("unassigned",)
 PATHS = ("path1", "affine_aparcaseg", "affine_mars", "syn", "bspline")
 NO_LIMITS = QCThresholds(min_brain_dice=0.0, min_similarity=0.0, min_brain_in_fov=0.0, max_cut_cm2=float("inf"),
-                         min_affine_dice=0.0, max_warp_p95_mm=float("inf"))
+                         max_brain_ml=float("inf"), min_affine_dice=0.0, max_warp_p95_mm=float("inf"))
 
 
 def truth(placement: str) -> str:

@@ -9,7 +9,10 @@ reason is recorded. The values (docs/regions.md gives their spread on good and f
 - ``affine_dice``: the same Dice after the affine alone (a deformable warp can bend any blob into a brain shape);
 - ``warp_p95_mm``: 95th percentile of the deformable displacement beyond the affine inside the brain;
 - ``brain_in_fov``: fraction of the template brain that the affine puts inside the SWI's field of view;
-- ``cut_cm2``: the largest brain-mask area lying on a face of the field of view (a brain cut by a cropped FOV).
+- ``cut_cm2``: the largest brain-mask area lying on a face of the field of view (a brain cut by a cropped FOV);
+- ``brain_volume_ml``: the SWI's brain mask; above any adult intracranial volume (~1.1-2.1 l) it has leaked into the
+  scalp, face or neck, and that mask then also touches the field of view's edge, so this check comes first and
+  tells the real cause rather than "cropped field of view".
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ class QCThresholds:
     min_similarity: float = 1.01
     min_brain_in_fov: float = 0.75
     max_cut_cm2: float = 60.0
+    max_brain_ml: float = 2300.0
     min_affine_dice: float = 0.85
     max_warp_p95_mm: float = 9.0
 
@@ -91,6 +95,10 @@ def decide(qc: RegistrationQC, limits: QCThresholds | None = None) -> Registrati
     yet (NaN) are not checked, so the path can stop at the first stage that fails."""
     lim = limits or QCThresholds()
     checks = [
+        (qc.brain_volume_ml > lim.max_brain_ml, f"the SWI's brain mask is {qc.brain_volume_ml:.0f} ml, more than any "
+         f"intracranial volume (limit {lim.max_brain_ml:.0f}): it has leaked into the scalp, face or neck (thick or "
+         f"oblique slices); give the subject's own parcellation (--parcellation, or SynthSeg/FastSurfer output in BIDS "
+         f"derivatives) for regions"),
         (qc.cut_cm2 > lim.max_cut_cm2, f"the brain is cut by the field of view ({qc.cut_cm2:.0f} cm2 of brain on its "
          f"edge, limit {lim.max_cut_cm2:.0f}): cropped field of view?"),
         (qc.brain_in_fov < lim.min_brain_in_fov, f"only {qc.brain_in_fov:.0%} of the template brain lies inside the "
