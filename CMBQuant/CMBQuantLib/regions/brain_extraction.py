@@ -45,7 +45,7 @@ class WorkingImages:
 
 def extract_brain(image: np.ndarray, geometry: Geometry, spacing_mm: float = 2.0) -> SubjectBrain:
     """The brain mask of an SWI, and the SWI and mask averaged onto a ``spacing_mm`` grid of its field of view."""
-    mask, _ = brain_and_head(image, geometry.spacing[::-1])
+    mask, _ = brain_and_head(image, geometry.spacing[::-1], recover=True)  # cerebellum cut off by a deep split
     volume_ml = float(mask.sum() * geometry.voxel_volume / 1000.0)
     swi = sitk.Cast(sitk_from_array(np.asarray(image, np.float32), geometry), sitk.sitkFloat32)
     msk = sitk.Cast(sitk_from_array(mask.astype(np.uint8), geometry), sitk.sitkFloat32)
