@@ -49,3 +49,15 @@ def test_dark_spots_keep_their_warped_label_and_no_contrast_means_no_refinement(
     assert not res.notes["refined"] and "no grey/white contrast" in res.notes["why"]
     assert np.array_equal(res.labels, flat_labels)
     assert refine_cortex(labels, image, (1, 1, 1), RefineConfig(enabled=False)).labels is labels
+
+
+def test_a_bias_field_is_not_counted_as_noise_when_the_contrast_is_low():
+    """Grey/white contrast 0.05 under a +-30 % bias: the white matter varies by ~0.19 across the slab, but only by
+    the noise about its local level, so the refinement goes ahead (unseen phantom 10 was vetoed this way)."""
+    labels, image = _slab(shift=3, contrast=0.05, bias=True)
+    res = refine_cortex(labels, image, (1.0, 1.0, 1.0))
+    global_spread = np.subtract(*np.percentile(image[5:15], [75, 25])) / 1.349  # about one level: a veto
+    assert res.notes["refined"] and res.notes["wm_spread"] < res.notes["gm_minus_wm"] < global_spread, (
+        res.notes, global_spread)
+    for j in (10, 30, 50):
+        assert (res.labels[18:36, j, 30] == 1028).all(), j  # the 3 mm of subject cortex found under the bias

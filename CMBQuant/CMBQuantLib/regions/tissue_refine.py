@@ -34,7 +34,7 @@ class RefineConfig:
     smooth_mm: float = 0.8  # image smoothing before classification (noise)
     core_mm: float = 2.0  # white matter this far from warped cortex sets the local white-matter level
     deep_margin_mm: float = 3.0  # never re-classify this close to deep nuclei / ventricles (capsules, claustrum)
-    min_contrast: float = 1.0  # |GM - WM| in units of the white matter's robust spread (smoothed image) ...
+    min_contrast: float = 1.0  # |GM - WM| in units of the white matter's robust spread about its local level ...
     min_relative_contrast: float = 0.03  # ... and as a fraction of the white-matter level; below either: no refinement
 
 
@@ -72,6 +72,16 @@ def _local_mean(values: np.ndarray, weight: np.ndarray, sigma_mm: float, spacing
     return np.where(ok > 0.99, up, np.nan)
 
 
+def _residual_spread(img: np.ndarray, wm_level: np.ndarray, wm_core: np.ndarray) -> float:
+    """Robust spread (IQR / 1.349) of the white matter about its local level: the noise the classification faces.
+    Taken about one global level instead, a bias field would count as noise and veto contrast the local levels
+    do resolve."""
+    ok = wm_core & np.isfinite(wm_level)
+    if not ok.any():
+        return 0.0
+    return float(np.subtract(*np.percentile(img[ok] - wm_level[ok], [75, 25]))) / 1.349
+
+
 def refine_cortex(labels: np.ndarray, image: np.ndarray, spacing_kji, config: RefineConfig | None = None,
                   ) -> RefineResult:
     """``labels`` (warped aparc+aseg) with cortex / cerebral WM re-drawn from ``image`` (the SWI on the same grid)."""
@@ -88,7 +98,7 @@ def refine_cortex(labels: np.ndarray, image: np.ndarray, spacing_kji, config: Re
     d_deep = ndimage.distance_transform_edt(~np.isin(labels, DEEP_LABELS), sampling=sp)
     wm_core = wm & (d_cortex > cfg.core_mm) & (d_deep > cfg.deep_margin_mm)
     gm_level, wm_level = _local_mean(img, cortex, cfg.level_mm, sp), _local_mean(img, wm_core, cfg.level_mm, sp)
-    spread = float(np.subtract(*np.percentile(img[wm_core], [75, 25]))) / 1.349 if wm_core.any() else 0.0
+    spread = _residual_spread(img, wm_level, wm_core)
     contrast = float(np.nanmedian(gm_level[cortex] - wm_level[cortex]))
     level = float(np.nanmedian(wm_level[wm_core])) if wm_core.any() else 0.0
     notes = {"gm_minus_wm": round(contrast, 4), "wm_spread": round(spread, 4), "wm_level": round(level, 4)}
