@@ -11,35 +11,29 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
+from CMBQuantLib.core.geometry import Geometry
 from CMBQuantLib.core.scene import add_slice_nodes, headless_context
 from CMBQuantLib.review.slice_view_setup import normal_spacing, set_slab, slab_sampling
+from CMBQuantLib.volumes.images import volume_node_from_array
 
 SPACING = (0.9, 0.9, 2.0)  # R, A, S (mm): the phantom's SWI grid
 OFFSETS_MM = (0.0, 1.8, 3.6, 5.4)  # dark dots in front of the coronal slice, two voxels apart along A
 CENTRE_J, SLICE_S = 30, 40.0
 
 
-def _volume_with_dots(scene):
+def _volume_with_dots(ctx):
     """Bright background, one dark voxel per offset, each at its own R column, all on one axial slice."""
     array = np.full((40, 60, 60), 100.0, np.float32)  # k (S), j (A), i (R)
     for n, offset in enumerate(OFFSETS_MM):
         array[int(SLICE_S / SPACING[2]), CENTRE_J + int(round(offset / SPACING[1])), 10 + 10 * n] = 0.0
-    image = vtk.vtkImageData()
-    image.SetDimensions(60, 60, 40)
-    image.AllocateScalars(vtk.VTK_FLOAT, 1)
-    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(array.ravel(), deep=True))
-    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
-    volume.SetAndObserveImageData(image)
-    volume.SetSpacing(*SPACING)
-    volume.CreateDefaultDisplayNodes()
-    return volume
+    return volume_node_from_array(ctx, array, Geometry(np.diag([*SPACING, 1.0]), array.shape), "dots")
 
 
 def _coronal_view():
     ctx = headless_context()
     node = add_slice_nodes(ctx, ("Green",))["Green"]
     node.SetDimensions(256, 256, 1)
-    volume = _volume_with_dots(ctx.scene)
+    volume = _volume_with_dots(ctx)
     composite = slicer.vtkMRMLSliceCompositeNode()
     composite.SetLayoutName("Green")  # before the logic is made: it looks its composite node up by layout name
     ctx.scene.AddNode(composite)

@@ -37,14 +37,18 @@ class Geometry:
         return self.shape == other.shape and np.allclose(self.ijk_to_ras, other.ijk_to_ras, atol=tol)
 
 
-def geometry_of_node(volume_node: Any) -> Geometry:
+def ijk_to_ras_of_node(volume_node: Any) -> np.ndarray:
+    """A volume node's IJK -> RAS 4x4 as numpy (set even before the node has image data)."""
     import vtk
 
     m = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(m)
-    mat = np.array([[m.GetElement(r, c) for c in range(4)] for r in range(4)])
+    return np.array([[m.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+def geometry_of_node(volume_node: Any) -> Geometry:
     dims = volume_node.GetImageData().GetDimensions()
-    return Geometry(mat, (dims[2], dims[1], dims[0]))
+    return Geometry(ijk_to_ras_of_node(volume_node), (dims[2], dims[1], dims[0]))
 
 
 def geometry_from_sitk(image: Any) -> Geometry:

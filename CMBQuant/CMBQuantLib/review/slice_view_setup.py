@@ -17,6 +17,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
+from CMBQuantLib.core.geometry import ijk_to_ras_of_node
 from CMBQuantLib.review.navigation import centre_slice, set_fov
 from CMBQuantLib.review.view_state import ViewState
 
@@ -44,20 +47,14 @@ def normal_spacing(slice_node: Any, volume_node: Any) -> float | None:
     normal, projected onto it. None without a volume."""
     if volume_node is None:
         return None
-    import vtk
-
-    ijk_to_ras = vtk.vtkMatrix4x4()
-    volume_node.GetIJKToRASMatrix(ijk_to_ras)
+    axes = ijk_to_ras_of_node(volume_node)[:3, :3]  # columns: the I, J, K steps in RAS (mm)
     slice_to_ras = slice_node.GetSliceToRAS()
-    normal = [slice_to_ras.GetElement(r, 2) for r in range(3)]
-    best, best_cos = None, -1.0
-    for axis in range(3):
-        column = [ijk_to_ras.GetElement(r, axis) for r in range(3)]
-        length = sum(c * c for c in column) ** 0.5
-        projected = abs(sum(c * n for c, n in zip(column, normal)))
-        if length > 0 and projected / length > best_cos:
-            best, best_cos = projected, projected / length
-    return best if best else None
+    normal = np.array([slice_to_ras.GetElement(r, 2) for r in range(3)])
+    lengths = np.linalg.norm(axes, axis=0)
+    if not lengths.all():
+        return None
+    projected = np.abs(normal @ axes)
+    return float(projected[np.argmax(projected / lengths)]) or None
 
 
 def slab_sampling(thickness_mm: float, spacing_mm: float) -> tuple[float, float, int]:
